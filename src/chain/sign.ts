@@ -1,4 +1,5 @@
-import secp from 'secp256k1';
+// The native binding directly: the package's index silently falls back to a slow pure-JS build.
+import secp from 'secp256k1/bindings.js';
 import { BlyanError } from '../errors.ts';
 import { addressFromPublicKey, type Address } from './address.ts';
 import { equalBytes, type Hash, sha256 } from './hash.ts';

@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { formatError } from './output.ts';
 import { registerChainCommands } from './commands/chain.ts';
 import { registerInitCommand } from './commands/init.ts';
-import { registerStartCommand } from './commands/start.ts';
+import { registerUpCommand } from './commands/up.ts';
 import { registerWalletCommands } from './commands/wallet.ts';
 
 export function buildProgram(): Command {
@@ -13,7 +13,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (str, write) => write(str) })
     .exitOverride();
   registerInitCommand(program);
-  registerStartCommand(program);
+  registerUpCommand(program);
   registerChainCommands(program);
   registerWalletCommands(program);
   for (const cmd of allCommands(program)) cmd.exitOverride();

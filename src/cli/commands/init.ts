@@ -1,0 +1,31 @@
+import type { Command } from 'commander';
+import { PRESET_NAMES, presetByName } from '../../chain/presets.ts';
+import { chainSummary, formatSummary } from '../chainSummary.ts';
+import { resolveDataDir } from '../dataDir.ts';
+import { initStore } from '../openStore.ts';
+import { note, printJson, printLine } from '../output.ts';
+
+export function registerInitCommand(program: Command): void {
+  program
+    .command('init')
+    .description('create a data dir holding the genesis blocks of a network (safe to run again)')
+    .option('--preset <name>', `network preset: ${PRESET_NAMES.join(' | ')}`, 'devnet')
+    .option('--data <dir>', 'data directory (default $BLYAN_DATA or ~/.blyan)')
+    .option('--json', 'print the chain summary as JSON')
+    .action(async (opts: { preset: string; data?: string; json?: boolean }) => {
+      const dataDir = resolveDataDir(opts.data);
+      const preset = presetByName(opts.preset);
+      const { store, created } = initStore(dataDir, preset);
+      try {
+        const summary = chainSummary(store, dataDir);
+        if (opts.json === true) {
+          printJson({ created, ...summary });
+        } else {
+          note(created ? `initialised ${preset.network} in ${dataDir}` : `${dataDir} already holds ${preset.network}; nothing to do`);
+          printLine(formatSummary(summary));
+        }
+      } finally {
+        await store.close();
+      }
+    });
+}
