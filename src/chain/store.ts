@@ -134,9 +134,9 @@ export class BlockStore implements ChainView {
 
   private loadHeads(): void {
     for (const chain of CHAINS) {
-      const start = seqKey(chain, 0);
-      const end = seqKey(chain, 0xffffffff);
-      for (const { key, value } of this.seqDb.getRange({ start: end, end: start, reverse: true, limit: 1 })) {
+      // Reverse scans end exclusively, so stop at the bare chain prefix, which sorts before position 0.
+      const before = Buffer.from([chain.charCodeAt(0)]);
+      for (const { key, value } of this.seqDb.getRange({ start: seqKey(chain, 0xffffffff), end: before, reverse: true, limit: 1 })) {
         const seq = (key as Buffer).readUInt32BE(1);
         const id = new Uint8Array(value);
         const header = this.header(id);

@@ -1,7 +1,6 @@
 import { statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { formatAddress } from '../../chain/address.ts';
-import { exportArchive, importArchive } from '../../chain/archive.ts';
 import { fromHex, type Hash, toHex } from '../../chain/hash.ts';
 import type { BlockStore } from '../../chain/store.ts';
 import { type Block, CHAINS, type ChainLetter, isChainLetter } from '../../chain/types.ts';
@@ -186,8 +185,9 @@ export function registerChainCommands(program: Command): void {
       await withStore(opts, async (store) => {
         let bar: ReturnType<typeof progressBar> | undefined;
         const started = performance.now();
+        const { exportArchive } = await import('../../chain/archive.ts');
         const result = await exportArchive(store, file, {
-          onProgress: (done, total) => {
+          onProgress: (done: number, total: number) => {
             bar ??= progressBar('exporting', total, { quiet: opts.json === true, unit: 'bytes' });
             bar.update(done);
           },
@@ -217,7 +217,8 @@ export function registerChainCommands(program: Command): void {
         const started = performance.now();
         let result;
         try {
-          result = await importArchive(store, file, { onProgress: (done) => bar.update(done) });
+          const { importArchive } = await import('../../chain/archive.ts');
+          result = await importArchive(store, file, { onProgress: (done: number) => bar.update(done) });
         } finally {
           bar.stop();
         }
