@@ -11,9 +11,7 @@ export interface VerifyReport {
   readonly perChain: Record<ChainLetter, number>;
 }
 
-export interface VerifyProgress {
-  (done: number, total: number, bytes: number): void;
-}
+export type VerifyProgress = (done: number, total: number, bytes: number) => void;
 
 /**
  * Re-verifies a whole store as if every block arrived anew, in dependency order: encoding, PoW,

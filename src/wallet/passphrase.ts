@@ -57,11 +57,17 @@ function promptHidden(prompt: string): Promise<string> {
       if (chunk.startsWith('\u001b')) return;
       // A paste arrives as one chunk, so walk it code point by code point.
       for (const ch of chunk) {
-        if (ch === '\r' || ch === '\n') return finish(undefined);
-        if (ch === '\u0003') return finish(new BlyanError('PASSPHRASE_REQUIRED', 'passphrase entry cancelled (Ctrl-C)'));
+        if (ch === '\r' || ch === '\n') {
+          finish(undefined);
+          return;
+        }
+        if (ch === '\u0003') {
+          finish(new BlyanError('PASSPHRASE_REQUIRED', 'passphrase entry cancelled (Ctrl-C)'));
+          return;
+        }
         if (ch === '\u0004') {
-          if (chars.length === 0) return finish(new BlyanError('PASSPHRASE_REQUIRED', 'passphrase entry cancelled (Ctrl-D)'));
-          return finish(undefined);
+          finish(chars.length === 0 ? new BlyanError('PASSPHRASE_REQUIRED', 'passphrase entry cancelled (Ctrl-D)') : undefined);
+          return;
         }
         if (ch === '\u007f' || ch === '\b') chars.pop();
         else if (ch === '\u0015') chars = []; // Ctrl-U: clear the line

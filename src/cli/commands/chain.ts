@@ -163,7 +163,7 @@ export function registerChainCommands(program: Command): void {
         const total = CHAINS.reduce((n, c) => n + store.height(c), 0);
         const bar = progressBar('verifying', total, { quiet: opts.json === true, unit: 'blocks' });
         const started = performance.now();
-        let report;
+        let report: ReturnType<typeof verifyStore>;
         try {
           report = verifyStore(store, { payloads: opts.headersOnly !== true, onProgress: (done) => bar.update(done) });
         } finally {
@@ -215,7 +215,7 @@ export function registerChainCommands(program: Command): void {
       await withStore(opts, async (store) => {
         const bar = progressBar('importing', size * 2, { quiet: opts.json === true, unit: 'bytes' });
         const started = performance.now();
-        let result;
+        let result: Awaited<ReturnType<typeof import('../../chain/archive.ts').importArchive>>;
         try {
           const { importArchive } = await import('../../chain/archive.ts');
           result = await importArchive(store, file, { onProgress: (done: number) => bar.update(done) });
