@@ -146,42 +146,52 @@ export function lineageKey(model: Hash, name: string): string {
 /**
  * Orders a batch (an archive, a sync batch) so every block comes after its deps, or explains why it
  * cannot: a dep neither known nor in the batch (BLOCK_UNKNOWN_DEP) or deps that form a cycle (BLOCK_CYCLE).
+ * Stable: a batch already in dependency order comes back in the same order (depth-first, iterative so a
+ * long linear chain cannot overflow the stack).
  */
 export function topoOrder<T extends { id: Hash; header: BlockHeader }>(batch: readonly T[], isKnown: (id: Hash) => boolean): T[] {
   const byId = new Map<string, T>();
   for (const b of batch) byId.set(toHex(b.id), b);
-  const pending = new Map<string, number>();
-  const children = new Map<string, string[]>();
+  const inBatchDeps = new Map<string, string[]>();
   for (const b of batch) {
     const key = toHex(b.id);
-    let n = 0;
-    for (const dep of b.header.deps.concat(b.header.prev === null ? [] : [b.header.prev])) {
+    const deps: string[] = [];
+    for (const dep of b.header.prev === null ? b.header.deps : [...b.header.deps, b.header.prev]) {
       const dk = toHex(dep);
-      if (byId.has(dk)) {
-        n++;
-        const list = children.get(dk) ?? [];
-        list.push(key);
-        children.set(dk, list);
-      } else if (!isKnown(dep)) {
+      if (byId.has(dk)) deps.push(dk);
+      else if (!isKnown(dep)) {
         throw new BlyanError('BLOCK_UNKNOWN_DEP', `block ${key} depends on ${dk}, which is neither in the batch nor known`, { block: key, dep: dk });
       }
     }
-    pending.set(key, n);
+    inBatchDeps.set(key, deps);
   }
-  const ready = batch.filter((b) => pending.get(toHex(b.id)) === 0);
+  const state = new Map<string, 1 | 2>(); // 1: on the current path, 2: emitted
   const out: T[] = [];
-  for (let next = 0; next < ready.length; next++) {
-    const b = ready[next] as T;
-    out.push(b);
-    for (const c of children.get(toHex(b.id)) ?? []) {
-      const left = (pending.get(c) as number) - 1;
-      pending.set(c, left);
-      if (left === 0) ready.push(byId.get(c) as T);
+  for (const root of batch) {
+    const rootKey = toHex(root.id);
+    if (state.get(rootKey) === 2) continue;
+    const stack: { key: string; next: number }[] = [{ key: rootKey, next: 0 }];
+    state.set(rootKey, 1);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1] as { key: string; next: number };
+      const deps = inBatchDeps.get(top.key) as string[];
+      if (top.next < deps.length) {
+        const dk = deps[top.next++] as string;
+        const st = state.get(dk);
+        if (st === 1) {
+          const cycle = stack.slice(stack.findIndex((f) => f.key === dk)).map((f) => f.key);
+          throw new BlyanError('BLOCK_CYCLE', `blocks ${cycle.slice(0, 3).join(', ')}${cycle.length > 3 ? ', …' : ''} depend on each other in a cycle`, { blocks: cycle });
+        }
+        if (st === undefined) {
+          state.set(dk, 1);
+          stack.push({ key: dk, next: 0 });
+        }
+        continue;
+      }
+      stack.pop();
+      state.set(top.key, 2);
+      out.push(byId.get(top.key) as T);
     }
-  }
-  if (out.length !== batch.length) {
-    const stuck = [...pending.entries()].filter(([, n]) => n > 0).map(([k]) => k);
-    throw new BlyanError('BLOCK_CYCLE', `blocks ${stuck.slice(0, 3).join(', ')}${stuck.length > 3 ? ', …' : ''} depend on each other in a cycle`, { blocks: stuck });
   }
   return out;
 }
