@@ -11,10 +11,11 @@ import type { Preset } from './presets.ts';
 import { type Block, type BlockHeader, CHAINS, type ChainLetter, type LinearChain } from './types.ts';
 
 /**
- * The block store (LMDB). One environment, five sub-databases:
+ * The block store (LMDB). One environment, six sub-databases:
  *   records  block id → record (header bytes ‖ signature)
  *   payloads payload hash → payload bytes (stored once, whatever number of blocks share it)
  *   seq      chain letter ‖ u32be position → block id (A, C, D: position = index; B: arrival order)
+ *   position block id → u32be position (the reverse of seq)
  *   lineage  "<model id>/<component>" → ids of every version, oldest first (the parameter index)
  *   meta     network identity (preset, chain id, genesis id)
  * An append writes all of them in one LMDB write transaction, which LMDB makes durable before it
@@ -60,6 +61,7 @@ export class BlockStore implements ChainView {
   private readonly records: Database<Buffer, Buffer>;
   private readonly payloads: Database<Buffer, Buffer>;
   private readonly seqDb: Database<Buffer, Buffer>;
+  private readonly positionDb: Database<Buffer, Buffer>;
   private readonly lineageDb: Database<Buffer, string>;
   private readonly metaDb: Database<unknown, string>;
   private readonly heads = new Map<ChainLetter, { id: Hash; header: BlockHeader; seq: number }>();
@@ -73,6 +75,7 @@ export class BlockStore implements ChainView {
     this.records = this.env.openDB({ name: 'records', encoding: 'binary', keyEncoding: 'binary' });
     this.payloads = this.env.openDB({ name: 'payloads', encoding: 'binary', keyEncoding: 'binary' });
     this.seqDb = this.env.openDB({ name: 'seq', encoding: 'binary', keyEncoding: 'binary' });
+    this.positionDb = this.env.openDB({ name: 'position', encoding: 'binary', keyEncoding: 'binary' });
     this.lineageDb = this.env.openDB({ name: 'lineage', encoding: 'binary' });
     this.metaDb = this.env.openDB({ name: 'meta', encoding: 'msgpack' });
   }
@@ -201,6 +204,12 @@ export class BlockStore implements ChainView {
     return v === undefined ? undefined : new Uint8Array(v);
   }
 
+  /** Where a block sits in its chain's sequence (see idAt). */
+  positionOf(id: Hash): number | undefined {
+    const v = this.positionDb.getBinary(Buffer.from(id));
+    return v === undefined ? undefined : v.readUInt32BE(0);
+  }
+
   /** Number of blocks in a chain. */
   height(chain: ChainLetter): number {
     const h = this.heads.get(chain);
@@ -287,6 +296,9 @@ export class BlockStore implements ChainView {
           this.payloads.putSync(Buffer.from(block.header.payloadHash), Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
         }
         this.seqDb.putSync(seqKey(chain, seq), Buffer.from(block.id));
+        const pos = Buffer.alloc(4);
+        pos.writeUInt32BE(seq, 0);
+        this.positionDb.putSync(Buffer.from(block.id), pos);
         if (chain === 'B' && block.header.expert !== null) {
           const key = lineageKey(modelOf(block.header, overlay), block.header.expert);
           const prev = this.lineageDb.getBinary(key);

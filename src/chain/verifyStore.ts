@@ -30,6 +30,9 @@ export function verifyStore(store: BlockStore, opts: { payloads?: boolean; onPro
       if (block.header.chain !== chain) {
         throw blockError(block, 'STORE_CORRUPT', `is indexed under chain ${chain} but belongs to chain ${block.header.chain}`);
       }
+      if (store.positionOf(block.id) !== seq) {
+        throw blockError(block, 'STORE_CORRUPT', `has a position index that disagrees with chain ${chain}'s sequence`);
+      }
       if (chain !== 'B' && block.header.index !== seq) {
         throw blockError(block, 'STORE_CORRUPT', `is stored at position ${seq} of chain ${chain}`);
       }

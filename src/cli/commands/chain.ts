@@ -86,17 +86,6 @@ function resolveBlockRef(store: BlockStore, ref: string): { id: Hash; seq: numbe
   throw new BlyanError('BAD_ARGUMENT', `"${ref}" is neither a block hash (64 hex digits) nor CHAIN:INDEX like A:0`);
 }
 
-function seqOf(store: BlockStore, block: Block): number {
-  const h = block.header;
-  if (h.chain !== 'B') return h.index;
-  let seq = 0;
-  for (const { block: b, seq: s } of store.iterate('B')) {
-    if (b.id.every((x, i) => x === block.id[i])) return s;
-    seq = s;
-  }
-  return seq;
-}
-
 export function registerChainCommands(program: Command): void {
   const chain = program.command('chain').description('inspect, verify, export and import the block chains (A meta, B parameters, C ledger, D datasets)');
 
@@ -140,7 +129,7 @@ export function registerChainCommands(program: Command): void {
         const { id, seq } = resolveBlockRef(store, ref);
         const block = store.getBlock(id);
         if (block === undefined) throw new BlyanError('NOT_FOUND', `no block ${toHex(id)} in this chain`);
-        const summary = { ...blockSummary(block, seq ?? seqOf(store, block)), cid: blockCid(block).toString(), payloadStored: block.header.payloadSize === 0 || store.hasPayload(block.header.payloadHash) };
+        const summary = { ...blockSummary(block, seq ?? store.positionOf(block.id) ?? -1), cid: blockCid(block).toString(), payloadStored: block.header.payloadSize === 0 || store.hasPayload(block.header.payloadHash) };
         if (opts.json === true) {
           printJson(summary);
           return;
