@@ -2,7 +2,7 @@ import { BlyanError } from '../errors.ts';
 import { blockIdOf, encodeHeader } from './encoding.ts';
 import { compareBytes, equalBytes, type Hash, sha256 } from './hash.ts';
 import { NONCE_BYTES } from './limits.ts';
-import { leadingZeroBits, mine } from './pow.ts';
+import { leadingZeroBits, mine, nonceOffset } from './pow.ts';
 import type { Preset } from './presets.ts';
 import { addressOf, signDigest, signingDigest, verifyDigest } from './sign.ts';
 import { tileRoot } from './tiles.ts';
@@ -56,7 +56,7 @@ export function createBlock(draft: BlockDraft, payload: Uint8Array, privateKey: 
     author: addressOf(privateKey),
   };
   const headerBytes = encodeHeader(header);
-  const nonce = mine(headerBytes, difficulty);
+  const nonce = mine(headerBytes, nonceOffset((n) => encodeHeader({ ...header, nonce: n })), difficulty);
   const id = blockIdOf(headerBytes);
   const sig = signDigest(signingDigest(preset.chainId, header.chain, header.type, id), privateKey);
   return { header: { ...header, nonce }, headerBytes, id, sig };
@@ -102,7 +102,7 @@ export function checkPayloadSize(header: BlockHeader, preset: Preset): void {
 /** Rule S8: not from too far in the future (only checked when a block is first received). */
 export function checkTime(header: BlockHeader, preset: Preset, now: number): void {
   if (header.time > now + preset.maxFutureMs) {
-    throw new BlyanError('BLOCK_FUTURE_TIME', `block time ${new Date(header.time).toISOString()} is too far in the future`);
+    throw new BlyanError('BLOCK_FUTURE_TIME', `block time ${header.time} ms is more than ${preset.maxFutureMs} ms ahead of this node's clock (${now} ms)`);
   }
 }
 

@@ -151,7 +151,13 @@ export function lineageKey(model: Hash, name: string): string {
  */
 export function topoOrder<T extends { id: Hash; header: BlockHeader }>(batch: readonly T[], isKnown: (id: Hash) => boolean): T[] {
   const byId = new Map<string, T>();
-  for (const b of batch) byId.set(toHex(b.id), b);
+  for (const b of batch) {
+    const key = toHex(b.id);
+    // D0 within a batch: a repeated block is refused, not silently merged (the store would keep the last
+    // copy and drop the payload that came with the first).
+    if (byId.has(key)) throw new BlyanError('BLOCK_DUPLICATE', `block ${key} appears twice in the batch`, { id: key });
+    byId.set(key, b);
+  }
   const inBatchDeps = new Map<string, string[]>();
   for (const b of batch) {
     const key = toHex(b.id);

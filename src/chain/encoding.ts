@@ -2,7 +2,7 @@ import * as dagCbor from '@ipld/dag-cbor';
 import { BlyanError } from '../errors.ts';
 import { ADDRESS_BYTES } from './address.ts';
 import { compareBytes, equalBytes, HASH_BYTES, type Hash, sha256 } from './hash.ts';
-import { MAX_DEPS, MAX_HEADER_BYTES, MAX_LAYER, MAX_NAME_LENGTH, NONCE_BYTES } from './limits.ts';
+import { MAX_DEPS, MAX_HEADER_BYTES, MAX_LAYER, MAX_NAME_LENGTH, MAX_TIME_MS, NONCE_BYTES } from './limits.ts';
 import { SIGNATURE_BYTES } from './sign.ts';
 import { BLOCK_TYPES, type Block, type BlockHeader, type BlockType, isChainLetter } from './types.ts';
 
@@ -86,7 +86,11 @@ export function parseHeader(value: unknown): BlockHeader {
   for (const k of keys) if (!FIELD_SET.has(k)) bad(k.slice(0, 40), 'is not a header field');
   for (const k of FIELDS) if (!(k in obj)) bad(k, 'is missing');
 
-  if (obj.v !== 1) throw new BlyanError('BLOCK_BAD_VERSION', `unsupported block version ${String(obj.v)}; this node reads version 1`);
+  if (obj.v !== 1) {
+    // Never String() a decoded value: a map with a non-callable "toString" key makes that throw a TypeError.
+    const got = typeof obj.v === 'number' ? String(obj.v) : obj.v === null ? 'null' : `of type ${typeof obj.v}`;
+    throw new BlyanError('BLOCK_BAD_VERSION', `unsupported block version ${got}; this node reads version 1`);
+  }
   const chain = obj.chain;
   if (!isChainLetter(chain)) bad('chain', 'must be one of "A", "B", "C", "D"');
   const type = obj.type;
@@ -125,7 +129,7 @@ export function parseHeader(value: unknown): BlockHeader {
     payloadHash: bytesField(obj, 'payloadHash', HASH_BYTES),
     payloadSize: uintField(obj, 'payloadSize'),
     tileRoot: bytesField(obj, 'tileRoot', HASH_BYTES),
-    time: uintField(obj, 'time'),
+    time: uintField(obj, 'time', MAX_TIME_MS),
     nonce: bytesField(obj, 'nonce', NONCE_BYTES),
     difficulty: uintField(obj, 'difficulty', 255),
     author: bytesField(obj, 'author', ADDRESS_BYTES),

@@ -7,8 +7,8 @@ import type { Block } from './types.ts';
 
 /**
  * The genesis authority key is PUBLIC on purpose: it is SHA-256 of a fixed string, so every node can
- * rebuild the exact genesis blocks and check them against the pinned id. It owns nothing and may sign
- * nothing but the three genesis blocks (rules L2, L3).
+ * rebuild the exact genesis blocks and check them against the pinned id. It owns nothing. A:0 is pinned
+ * by id (L2); C:0 and D:0 are unique because `init` writes them and L1 refuses any later index-0 block.
  */
 export const GENESIS_PRIVATE_KEY = sha256(new TextEncoder().encode('blyan/genesis-authority/v1'));
 

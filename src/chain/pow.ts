@@ -16,22 +16,23 @@ export function leadingZeroBits(hash: Hash): number {
   return bits;
 }
 
-// In canonical DAG-CBOR the nonce is always the text key "nonce" (0x65 'n' 'o' 'n' 'c' 'e')
-// followed by an 8-byte byte string (0x48), so mining can rewrite those 8 bytes in place.
-const NONCE_MARKER = Uint8Array.from([0x65, 0x6e, 0x6f, 0x6e, 0x63, 0x65, 0x40 + NONCE_BYTES]);
-
-export function nonceOffset(headerBytes: Uint8Array): number {
-  const at = Buffer.from(headerBytes.buffer, headerBytes.byteOffset, headerBytes.byteLength).indexOf(NONCE_MARKER);
-  if (at < 0) throw new BlyanError('BLOCK_MALFORMED', 'header has no nonce field');
-  return at + NONCE_MARKER.length;
+/**
+ * Where the 8 nonce bytes sit in an encoded header: encode the header with two different nonces and
+ * take where they differ. Structural, so no hash or address elsewhere in the header can be mistaken for it.
+ */
+export function nonceOffset(encode: (nonce: Uint8Array) => Uint8Array): number {
+  const a = encode(new Uint8Array(NONCE_BYTES));
+  const b = encode(new Uint8Array(NONCE_BYTES).fill(0xff));
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
+  throw new BlyanError('BLOCK_MALFORMED', 'header has no nonce field');
 }
 
 /**
  * Finds a nonce that gives the encoded header at least `difficulty` leading zero bits, searching
- * 0, 1, 2, … so the result is deterministic. Mutates `headerBytes` in place; returns the nonce.
+ * 0, 1, 2, … so the result is deterministic. `off` is nonceOffset's answer. Mutates `headerBytes` in
+ * place; returns the nonce.
  */
-export function mine(headerBytes: Uint8Array, difficulty: number, maxTries = 2 ** 40): Uint8Array {
-  const off = nonceOffset(headerBytes);
+export function mine(headerBytes: Uint8Array, off: number, difficulty: number, maxTries = 2 ** 40): Uint8Array {
   const view = new DataView(headerBytes.buffer, headerBytes.byteOffset + off, NONCE_BYTES);
   for (let i = 0; i < maxTries; i++) {
     view.setUint32(0, Math.floor(i / 2 ** 32));

@@ -43,6 +43,9 @@ export function tileRoot(payload: Uint8Array): Hash {
 
 /** The sibling hashes that prove tile `index` belongs under the root (bottom-up). */
 export function tileProof(leaves: readonly Hash[], index: number): Hash[] {
+  if (!Number.isSafeInteger(index) || index < 0 || index >= leaves.length) {
+    throw new RangeError(`tile index ${index} is outside 0..${leaves.length - 1}`);
+  }
   const proof: Hash[] = [];
   let level = leaves.slice();
   let i = index;
@@ -63,6 +66,9 @@ export function tileProof(leaves: readonly Hash[], index: number): Hash[] {
 
 /** Checks one tile against a root without the other tiles (sync fetches tiles from several peers). */
 export function verifyTile(tile: Uint8Array, index: number, count: number, proof: readonly Hash[], root: Hash): boolean {
+  // Without this, a negative or fractional index walks the same path as another tile (−1 and 0.5 verify
+  // as tile 0), and with count 1 every index verifies. `count` must come from the header's payloadSize.
+  if (!Number.isSafeInteger(count) || count < 1 || !Number.isSafeInteger(index) || index < 0 || index >= count) return false;
   let hash = tileLeaf(tile);
   let i = index;
   let width = count;
