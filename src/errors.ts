@@ -44,6 +44,23 @@ export type BlyanErrorCode =
   | 'WALLET_NOT_FOUND'
   | 'WALLET_EXISTS'
   | 'PASSPHRASE_REQUIRED'
+  // models and the engine
+  | 'MODEL_BAD_CONFIG'
+  | 'MODEL_UNSUPPORTED'
+  | 'MODEL_NOT_FOUND'
+  | 'MODEL_AMBIGUOUS'
+  | 'MODEL_SHAPE_MISMATCH'
+  | 'MODEL_MISSING_TENSOR'
+  | 'ENGINE_BAD_INPUT'
+  | 'ENGINE_CONTEXT_OVERFLOW'
+  // tensors: TensorBlock payloads, dtypes, safetensors files and checkpoints (docs/tensorblock.md, docs/safetensors.md)
+  | 'TENSOR_MALFORMED'
+  | 'TENSOR_BAD_DTYPE'
+  | 'TENSOR_BAD_SHAPE'
+  | 'TENSOR_NOT_FOUND'
+  | 'SAFETENSORS_MALFORMED'
+  | 'CHECKPOINT_MALFORMED'
+  | 'CHECKPOINT_MISSING_TENSOR'
   // generic input
   | 'BAD_ARGUMENT'
   | 'IO_ERROR';
