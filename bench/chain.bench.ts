@@ -2,7 +2,7 @@ import { rmSync, statSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exportArchive, importArchive } from '../src/chain/archive.ts';
+import { exportArchive, importArchive } from '../src/chain/archive/index.ts';
 import { createBlock } from '../src/chain/block.ts';
 import { checkPow, checkSignature } from '../src/chain/block.ts';
 import { decodeRecord, encodeHeader, encodeRecord, blockIdOf } from '../src/chain/encoding.ts';

@@ -7,17 +7,9 @@ import { CarWriter } from '@ipld/car/writer';
 import * as dagCbor from '@ipld/dag-cbor';
 import { CID } from 'multiformats/cid';
 import * as Digest from 'multiformats/hashes/digest';
-import {
-  CODEC_DAG_CBOR,
-  CODEC_RAW,
-  encodeWitness,
-  exportArchive,
-  headerCid,
-  importArchive,
-  type ImportResult,
-  verifyArchive,
-} from '../../src/chain/archive.ts';
+import { encodeWitness, exportArchive, importArchive, type ImportResult, verifyArchive } from '../../src/chain/archive/index.ts';
 import { createBlock } from '../../src/chain/block.ts';
+import { blockCid, DAG_CBOR_CODE, RAW_CODE } from '../../src/chain/cid.ts';
 import { sha256, toHex } from '../../src/chain/hash.ts';
 import { MAX_HEADER_BYTES, TILE_BYTES } from '../../src/chain/limits.ts';
 import { DEVNET, TINY } from '../../src/chain/presets.ts';
@@ -84,7 +76,7 @@ async function carBytes(root: CID, sections: readonly Section[]): Promise<Uint8A
 
 function dagCborSection(value: unknown): Section {
   const bytes = dagCbor.encode(value);
-  return { cid: CID.create(1, CODEC_DAG_CBOR, Digest.create(0x12, sha256(bytes))), bytes };
+  return { cid: CID.create(1, DAG_CBOR_CODE, Digest.create(0x12, sha256(bytes))), bytes };
 }
 
 /** Rebuilds an archive from sections, rewriting the manifest's counts to match what is left. */
@@ -97,7 +89,7 @@ async function rebuild(sections: readonly Section[], counts?: Record<string, num
 
 /** Index of the header section of the block with this id. */
 function headerIndex(sections: readonly Section[], id: Uint8Array): number {
-  const i = sections.findIndex((s) => s.cid.code === CODEC_DAG_CBOR && toHex(s.cid.multihash.digest) === toHex(id));
+  const i = sections.findIndex((s) => s.cid.code === DAG_CBOR_CODE && toHex(s.cid.multihash.digest) === toHex(id));
   assert.ok(i > 0);
   return i;
 }
@@ -199,16 +191,16 @@ describe('chain archive (CAR v1)', () => {
     for (const s of sections) assert.equal(toHex(s.cid.multihash.digest), toHex(sha256(s.bytes)));
     // Order: A, C, D, B, each block as header, witness, [payload].
     const expectedOrder = [...ids(src.store, 'A'), ...ids(src.store, 'C'), ...ids(src.store, 'D'), ...ids(src.store, 'B')];
-    const headers = sections.filter((s, i) => i > 0 && s.cid.code === CODEC_DAG_CBOR && !('sig' in (dagCbor.decode(s.bytes) as object)));
+    const headers = sections.filter((s, i) => i > 0 && s.cid.code === DAG_CBOR_CODE && !('sig' in (dagCbor.decode(s.bytes) as object)));
     assert.deepEqual(headers.map((s) => toHex(s.cid.multihash.digest)), expectedOrder);
-    assert.equal(headers[0]?.cid.toString(), headerCid(src.store.genesisId()).toString());
+    assert.equal(headers[0]?.cid.toString(), blockCid({ id: src.store.genesisId() }).toString());
     for (const h of headers) {
       const i = sections.indexOf(h);
       const w = dagCbor.decode((sections[i + 1] as Section).bytes) as { block: CID; sig: Uint8Array };
       assert.ok(w.block.equals(h.cid));
       assert.equal(w.sig.byteLength, 65);
     }
-    const raws = sections.filter((s) => s.cid.code === CODEC_RAW);
+    const raws = sections.filter((s) => s.cid.code === RAW_CODE);
     assert.equal(raws.length, 9);
     const big = raws.find((s) => s.bytes.byteLength === src.big.byteLength) as Section;
     assert.equal(toHex(big.cid.multihash.digest), toHex(src.blocks.e01?.header.payloadHash as Uint8Array));
@@ -498,7 +490,7 @@ describe('chain archive (CAR v1)', () => {
     test('unknown CID codec and non-sha256 multihash', async () => {
       const pb = { cid: CID.create(1, 0x70, Digest.create(0x12, sha256(new Uint8Array([1, 2, 3])))), bytes: new Uint8Array([1, 2, 3]) };
       await expectFailure(await carBytes(root, [sections[0] as Section, pb, ...sections.slice(1)]), 'ARCHIVE_MALFORMED', /codec 0x70/);
-      const id = { cid: CID.create(1, CODEC_RAW, Digest.create(0x00, new Uint8Array([1, 2, 3]))), bytes: new Uint8Array([1, 2, 3]) };
+      const id = { cid: CID.create(1, RAW_CODE, Digest.create(0x00, new Uint8Array([1, 2, 3]))), bytes: new Uint8Array([1, 2, 3]) };
       await expectFailure(await carBytes(root, [sections[0] as Section, id, ...sections.slice(1)]), 'ARCHIVE_MALFORMED', /sha2-256/);
     });
 
@@ -560,9 +552,9 @@ describe('chain archive (CAR v1)', () => {
       const block = createBlock({ chain: 'B', index: 0, prev: null, deps: [src.model.id], type: 'expert', expert: 'layer3.expert3', layer: 3, time: TINY.genesisTime + 9 }, payload, TEST_KEY, TINY);
       const witness = encodeWitness(block.id, block.sig);
       const extra: Section[] = [
-        { cid: headerCid(block.id), bytes: block.headerBytes },
+        { cid: blockCid(block), bytes: block.headerBytes },
         dagCborSection(dagCbor.decode(witness)),
-        { cid: CID.create(1, CODEC_RAW, Digest.create(0x12, block.header.payloadHash)), bytes: new Uint8Array(8) },
+        { cid: CID.create(1, RAW_CODE, Digest.create(0x12, block.header.payloadHash)), bytes: new Uint8Array(8) },
       ];
       const err = await expectFailure(await rebuild([...sections, ...extra], { A: 2, B: 7, C: 1, D: 2 }), 'BLOCK_TOO_LARGE');
       assert.deepEqual(err.data.block, { chain: 'B', index: 0, id: toHex(block.id) });
@@ -600,7 +592,7 @@ describe('chain archive (CAR v1)', () => {
         TEST_KEY,
         TINY,
       );
-      const extra: Section[] = [{ cid: headerCid(orphan.id), bytes: orphan.headerBytes }, dagCborSection(dagCbor.decode(encodeWitness(orphan.id, orphan.sig)))];
+      const extra: Section[] = [{ cid: blockCid(orphan), bytes: orphan.headerBytes }, dagCborSection(dagCbor.decode(encodeWitness(orphan.id, orphan.sig)))];
       err = await expectFailure(await rebuild([...sections, ...extra], { A: 2, B: 7, C: 1, D: 2 }), 'BLOCK_BAD_LINEAGE');
       assert.match(err.message, new RegExp(`B:0 ${toHex(orphan.id)}`));
 
@@ -608,7 +600,7 @@ describe('chain archive (CAR v1)', () => {
       const d0 = src.store.headOf('D');
       assert.ok(d0 !== undefined);
       const skip = createBlock({ chain: 'D', index: 5, prev: d0.id, deps: [], type: 'dataset', time: d0.header.time + 9 }, new Uint8Array(0), TEST_KEY, TINY);
-      const extra2: Section[] = [{ cid: headerCid(skip.id), bytes: skip.headerBytes }, dagCborSection(dagCbor.decode(encodeWitness(skip.id, skip.sig)))];
+      const extra2: Section[] = [{ cid: blockCid(skip), bytes: skip.headerBytes }, dagCborSection(dagCbor.decode(encodeWitness(skip.id, skip.sig)))];
       err = await expectFailure(await rebuild([...sections, ...extra2], { A: 2, B: 6, C: 1, D: 3 }), 'BLOCK_BAD_INDEX');
       assert.match(err.message, new RegExp(`D:5 ${toHex(skip.id)}`));
     });
@@ -619,17 +611,17 @@ describe('chain archive (CAR v1)', () => {
       const good = createBlock({ chain: 'B', index: 0, prev: null, deps: [src.model.id], type: 'expert', expert: 'layer2.expert2', layer: 2, time: TINY.genesisTime + 60 }, payload, TEST_KEY, TINY);
       const header = { ...good.header, tileRoot: sha256(new Uint8Array([9])) };
       const { encodeHeader } = await import('../../src/chain/encoding.ts');
-      const { mine } = await import('../../src/chain/pow.ts');
+      const { mine, nonceOffset } = await import('../../src/chain/pow.ts');
       const { signDigest, signingDigest } = await import('../../src/chain/sign.ts');
       const headerBytes0 = encodeHeader(header);
-      const nonce = mine(headerBytes0, header.difficulty);
+      const nonce = mine(headerBytes0, nonceOffset((n) => encodeHeader({ ...header, nonce: n })), header.difficulty);
       const headerBytes = encodeHeader({ ...header, nonce });
       const id = sha256(headerBytes);
       const sig = signDigest(signingDigest(TINY.chainId, 'B', 'expert', id), TEST_KEY);
       const extra: Section[] = [
-        { cid: headerCid(id), bytes: headerBytes },
+        { cid: blockCid({ id }), bytes: headerBytes },
         dagCborSection(dagCbor.decode(encodeWitness(id, sig))),
-        { cid: CID.create(1, CODEC_RAW, Digest.create(0x12, sha256(payload))), bytes: payload },
+        { cid: CID.create(1, RAW_CODE, Digest.create(0x12, sha256(payload))), bytes: payload },
       ];
       const err = await expectFailure(await rebuild([...sections, ...extra], { A: 2, B: 7, C: 1, D: 2 }), 'BLOCK_BAD_PAYLOAD', /tileRoot/);
       assert.equal((err.data.block as { id: string }).id, toHex(id));

@@ -7,7 +7,7 @@ import * as dagCbor from '@ipld/dag-cbor';
 import fc from 'fast-check';
 import { CID } from 'multiformats/cid';
 import * as Digest from 'multiformats/hashes/digest';
-import { exportArchive, importArchive, type ImportResult } from '../../src/chain/archive.ts';
+import { exportArchive, importArchive, type ImportResult } from '../../src/chain/archive/index.ts';
 import { sha256, toHex } from '../../src/chain/hash.ts';
 import { TINY } from '../../src/chain/presets.ts';
 import { BlockStore } from '../../src/chain/store.ts';
@@ -216,7 +216,7 @@ test(`archive fuzz: ${SEMANTIC_RUNS} archives with one section's content mutated
           const next = copy[i + 1];
           if (i > 0 && next !== undefined && next.cid.code === 0x71) {
             const w = dagCbor.decode(next.bytes) as { block?: CID; sig?: Uint8Array };
-            if (w.block !== undefined && w.block.equals(oldCid) && w.sig !== undefined) {
+            if (w.block?.equals(oldCid) && w.sig !== undefined) {
               const wb = dagCbor.encode({ block: (copy[i] as { cid: CID }).cid, sig: w.sig });
               copy[i + 1] = { cid: reCid(0x71, wb), bytes: wb };
             }

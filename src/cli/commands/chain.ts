@@ -174,7 +174,7 @@ export function registerChainCommands(program: Command): void {
       await withStore(opts, async (store) => {
         let bar: ReturnType<typeof progressBar> | undefined;
         const started = performance.now();
-        const { exportArchive } = await import('../../chain/archive.ts');
+        const { exportArchive } = await import('../../chain/archive/index.ts');
         const result = await exportArchive(store, file, {
           onProgress: (done: number, total: number) => {
             bar ??= progressBar('exporting', total, { quiet: opts.json === true, unit: 'bytes' });
@@ -204,9 +204,9 @@ export function registerChainCommands(program: Command): void {
       await withStore(opts, async (store) => {
         const bar = progressBar('importing', size * 2, { quiet: opts.json === true, unit: 'bytes' });
         const started = performance.now();
-        let result: Awaited<ReturnType<typeof import('../../chain/archive.ts').importArchive>>;
+        let result: Awaited<ReturnType<typeof import('../../chain/archive/index.ts').importArchive>>;
         try {
-          const { importArchive } = await import('../../chain/archive.ts');
+          const { importArchive } = await import('../../chain/archive/index.ts');
           result = await importArchive(store, file, { onProgress: (done: number) => bar.update(done) });
         } finally {
           bar.stop();
