@@ -5,6 +5,20 @@
       "sources": ["native/secp256k1_addon.c"],
       "libraries": ["-lsecp256k1"],
       "cflags": ["-O2", "-Wall"]
+    },
+    {
+      "target_name": "blyan_kernels",
+      "sources": [
+        "native/kernels/addon.c",
+        "native/kernels/pool.c",
+        "native/kernels/kern_scalar.c",
+        "native/kernels/kern_avx2.c",
+        "native/kernels/kern_avx512.c"
+      ],
+      "cflags": ["-std=gnu11", "-Wall", "-ffp-contract=off", "-fno-math-errno", "-pthread"],
+      "cflags!": ["-O2"],
+      "ldflags": ["-pthread"],
+      "xcode_settings": { "OTHER_CFLAGS": ["-std=gnu11", "-ffp-contract=off"] }
     }
   ]
 }

@@ -1,8 +1,9 @@
 // `npm run bench`: runs every benchmark and prints one JSON object per line.
 // Numbers are for comparison within one run; these machines are shared and noisy.
 import { benchChain } from './chain.bench.ts';
+import { benchEngine } from './engine.bench.ts';
 
-const benches: Record<string, () => Promise<Record<string, unknown>>> = { chain: benchChain };
+const benches: Record<string, () => Promise<Record<string, unknown>>> = { chain: benchChain, engine: () => benchEngine() };
 const only = process.argv.slice(2);
 for (const [name, run] of Object.entries(benches)) {
   if (only.length > 0 && !only.includes(name)) continue;

@@ -198,6 +198,14 @@ export class BlockStore implements ChainView {
     return fast.length >= ZERO_COPY_MIN_BYTES ? view : view.slice();
   }
 
+  /**
+   * Brings payloads into memory on LMDB's background thread, so the first reads of a model do not stall
+   * on page faults (a decode step touches hundreds of MB of experts).
+   */
+  async prefetchPayloads(payloadHashes: readonly Hash[]): Promise<void> {
+    await this.payloads.prefetch(payloadHashes.map((h) => Buffer.from(h)));
+  }
+
   /** The block at a position of a chain (A, C, D: its index; B: local arrival order). */
   idAt(chain: ChainLetter, seq: number): Hash | undefined {
     const v = this.seqDb.getBinary(seqKey(chain, seq));

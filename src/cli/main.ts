@@ -4,6 +4,8 @@ import { registerChainCommands } from './commands/chain.ts';
 import { registerInitCommand } from './commands/init.ts';
 import { registerUpCommand } from './commands/up.ts';
 import { registerWalletCommands } from './commands/wallet.ts';
+import { registerModelCommands } from './commands/model.ts';
+import { registerChatCommand } from './commands/chat.ts';
 
 export function buildProgram(): Command {
   const program = new Command('blyan')
@@ -16,6 +18,8 @@ export function buildProgram(): Command {
   registerUpCommand(program);
   registerChainCommands(program);
   registerWalletCommands(program);
+  registerModelCommands(program);
+  registerChatCommand(program);
   for (const cmd of allCommands(program)) cmd.exitOverride();
   return program;
 }

@@ -111,9 +111,10 @@ function parseInfo(value: unknown, name: string, dataSize: number, file: string)
   const [begin, end] = offsets as [number, number];
   if (begin > end) stFail('SAFETENSORS_MALFORMED', file, 'offsets', `data_offsets [${begin}, ${end}] end before they begin`, name);
   if (end > dataSize) stFail('SAFETENSORS_MALFORMED', file, 'offsets', `data_offsets [${begin}, ${end}] run past the ${dataSize}-byte data area (truncated file?)`, name);
-  // Stop the product once it exceeds what the range could hold: no overflow, O(rank).
-  let bytes = dtypeBytes(dtype);
-  for (const d of shape as number[]) {
+  // A zero dimension anywhere makes the tensor empty; otherwise stop the product once it exceeds what
+  // the range could hold (no overflow, O(rank)).
+  let bytes = (shape as number[]).includes(0) ? 0 : dtypeBytes(dtype);
+  for (const d of bytes === 0 ? [] : (shape as number[])) {
     bytes *= d;
     if (bytes > end - begin) break;
   }
