@@ -3,6 +3,7 @@
 // is written. Arguments are checked again here (sizes against typed-array lengths) so a wrong call
 // throws instead of reading out of bounds.
 #include <node_api.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,9 +170,74 @@ static int threads_for(const kstate *s, size_t bytes, size_t tokens) {
 
 // ---- tasks ----
 
+// Work split: thread w owns a contiguous share of the rows (split_rows) and takes it front to back in
+// blocks, one sequential stream; a thread that runs out takes blocks from the back of another thread's
+// share. So a thread that loses its core for a while (other processes on a small machine) does not hold
+// the others up, and in the normal case every thread streams one contiguous range. Which thread computes
+// a row never changes the row's result: each output is one thread's fixed sequence of operations.
+#define MAX_SHARES 256
+
+typedef struct {
+  _Atomic uint64_t share[MAX_SHARES];  // (hi << 32) | lo of each thread's remaining rows
+  int n, block;
+} rowq;
+
+static inline uint64_t pack(uint32_t lo, uint32_t hi) { return ((uint64_t)hi << 32) | lo; }
+
+/** block: rows per take, a multiple of 32 (blocks start on 32-row boundaries: the FFN de-interleaves h per 32). */
+static void rowq_init(rowq *q, int total, int n, int block) {
+  q->n = n;
+  q->block = block < 32 ? 32 : (block + 31) & ~31;
+  for (int w = 0; w < n; w++) {
+    int a, b;
+    split_rows(total, w, n, 32, &a, &b);
+    atomic_store_explicit(&q->share[w], pack((uint32_t)a, (uint32_t)b), memory_order_relaxed);
+  }
+}
+
+/** The next rows [*a, *b) for thread w, or 0 when no rows are left anywhere. */
+static int rowq_take(rowq *q, int w, int *a, int *b) {
+  uint64_t v = atomic_load(&q->share[w]);
+  for (;;) {  // own share, from the front
+    const uint32_t lo = (uint32_t)v, hi = (uint32_t)(v >> 32);
+    if (lo >= hi) break;
+    const uint32_t nlo = lo + (uint32_t)q->block < hi ? lo + (uint32_t)q->block : hi;
+    if (atomic_compare_exchange_weak(&q->share[w], &v, pack(nlo, hi))) {
+      *a = (int)lo;
+      *b = (int)nlo;
+      return 1;
+    }
+  }
+  for (int k = 1; k < q->n; k++) {  // others' shares, from the back
+    _Atomic uint64_t *sh = &q->share[(w + k) % q->n];
+    v = atomic_load(sh);
+    for (;;) {
+      const uint32_t lo = (uint32_t)v, hi = (uint32_t)(v >> 32);
+      if (lo >= hi) break;
+      uint32_t nhi = hi > (uint32_t)q->block ? ((hi - (uint32_t)q->block + 31) & ~31u) : 0;
+      if (nhi >= hi) nhi = (hi - 1) & ~31u;
+      if (nhi < lo) nhi = lo;
+      if (atomic_compare_exchange_weak(sh, &v, pack(lo, nhi))) {
+        *a = (int)nhi;
+        *b = (int)hi;
+        return 1;
+      }
+    }
+  }
+  return 0;
+}
+
+/** Rows per take: 32 for decode; for prefill a panel that stays in L2 (the kernels tile within it). */
+static int take_block(int tokens, size_t row_bytes) {
+  if (tokens <= 1) return 32;
+  const size_t rows = (256u * 1024u) / (row_bytes ? row_bytes : 1);
+  return rows < 32 ? 32 : (int)rows;
+}
+
 typedef struct {
   const kisa *isa;
   int count;
+  rowq q;
   kmat m[MAX_MANY];
   float *out[MAX_MANY];
   const float *xr[MAX_MANY];  // decode layout per matrix (tokens == 1), or NULL
@@ -184,20 +250,20 @@ typedef struct {
 static void mm_run(void *ctx, int w, int n) {
   mm_task *t = ctx;
   int a, b;
-  split_rows(t->total_rows, w, n, 32, &a, &b);
-  int base = 0;
-  for (int i = 0; i < t->count && base < b; i++) {
-    const int rows = t->m[i].rows;
-    const int lo = a > base ? a - base : 0;
-    const int hi = b - base < rows ? b - base : rows;
-    if (lo < hi) t->isa->rows(&t->m[i], t->x, t->xd, t->xr[i], t->tokens, lo, hi, t->out[i], (size_t)rows);
-    base += rows;
+  while (rowq_take(&t->q, w, &a, &b)) {
+    int base = 0;
+    for (int i = 0; i < t->count && base < b; i++) {
+      const int rows = t->m[i].rows;
+      const int lo = a > base ? a - base : 0;
+      const int hi = b - base < rows ? b - base : rows;
+      if (lo < hi) t->isa->rows(&t->m[i], t->x, t->xd, t->xr[i], t->tokens, lo, hi, t->out[i], (size_t)rows);
+      base += rows;
+    }
   }
 }
 
 typedef struct {
   const kisa *isa;
-  kpool *pool;
   kmat gate, up, down;
   const float *x, *xd;
   const float *xr_gate, *xr_up;  // decode layouts of x for gate and up (tokens == 1), or NULL
@@ -207,14 +273,16 @@ typedef struct {
   float *gr;              // h in the decode layout of down (tokens == 1), or NULL; pre-zeroed
   int s_down;             // decode_shift(down) when gr is set
   int tokens;
+  rowq q1, q2;            // inner rows (gate, up), then output rows (down)
+  _Atomic int h_done;     // rows of h finished; down may start when all I are
 } ffn_task;
 
 static void ffn_run(void *ctx, int w, int n) {
   ffn_task *t = ctx;
   const int I = t->gate.rows, D = t->down.rows;
   int a, b;
-  split_rows(I, w, n, 32, &a, &b);  // whole 32-blocks, so each thread de-interleaves its own blocks of h
-  if (a < b) {
+  // blocks are whole 32-row groups, so each thread de-interleaves its own blocks of h
+  while (rowq_take(&t->q1, w, &a, &b)) {
     t->isa->rows(&t->gate, t->x, t->xd, t->xr_gate, t->tokens, a, b, t->g, (size_t)I);
     t->isa->rows(&t->up, t->x, t->xd, t->xr_up, t->tokens, a, b, t->u, (size_t)I);
     for (int k = 0; k < t->tokens; k++) {
@@ -226,10 +294,15 @@ static void ffn_run(void *ctx, int w, int n) {
       const int deint = t->down.dtype == DT_BF16;
       for (int i = a; i < b; i++) xr_put(t->gr, (size_t)i + (size_t)t->s_down, t->g[i], deint);
     }
+    atomic_fetch_add_explicit(&t->h_done, b - a, memory_order_release);
   }
-  if (n > 1) pool_barrier(t->pool);
-  split_rows(D, w, n, 32, &a, &b);
-  if (a < b) {
+  // down needs all of h: wait for rows other threads are still finishing (never for unstarted ones:
+  // rows nobody took were taken above)
+  for (long i = 1; atomic_load_explicit(&t->h_done, memory_order_acquire) < I; i++) {
+    cpu_relax();
+    if ((i & 4095) == 0) sched_yield();
+  }
+  while (rowq_take(&t->q2, w, &a, &b)) {
     t->isa->rows(&t->down, t->g, t->gd, t->gr, t->tokens, a, b, t->y, (size_t)D);
     for (int k = 0; k < t->tokens; k++) {
       const float s = t->scale ? t->scale[k] : 1.0f;
@@ -400,7 +473,9 @@ static napi_value js_matmul(napi_env env, napi_callback_info info) {
     leave(s);
     FAIL("matmul: out of memory");
   }
-  run_task(s, mm_run, &t, threads_for(s, (size_t)t.m[0].rows * t.m[0].cols * dtype_bytes(t.m[0].dtype), (size_t)tokens));
+  const int nt = threads_for(s, (size_t)t.m[0].rows * t.m[0].cols * dtype_bytes(t.m[0].dtype), (size_t)tokens);
+  rowq_init(&t.q, t.total_rows, nt, take_block(tokens, (size_t)t.m[0].cols * dtype_bytes(t.m[0].dtype)));
+  run_task(s, mm_run, &t, nt);
   leave(s);
   return NULL;
 }
@@ -456,7 +531,9 @@ static napi_value js_matmul_many(napi_env env, napi_callback_info info) {
     leave(s);
     FAIL("matmulMany: out of memory");
   }
-  run_task(s, mm_run, &t, threads_for(s, bytes, (size_t)tokens));
+  const int nt = threads_for(s, bytes, (size_t)tokens);
+  rowq_init(&t.q, t.total_rows, nt, take_block(tokens, (size_t)t.m[0].cols * 4));
+  run_task(s, mm_run, &t, nt);
   leave(s);
   return NULL;
 }
@@ -489,7 +566,6 @@ static napi_value js_expert_ffn(napi_env env, napi_callback_info info) {
   ffn_task t;
   memset(&t, 0, sizeof t);
   t.isa = s->isa;
-  t.pool = s->pool;
   size_t outn, xn;
   float *out, *x;
   int tokens;
@@ -557,7 +633,11 @@ static napi_value js_expert_ffn(napi_env env, napi_callback_info info) {
   t.out = out;
   t.tokens = tokens;
   const size_t bytes = (size_t)I * H * (dtype_bytes(t.gate.dtype) + dtype_bytes(t.up.dtype)) + (size_t)D * I * dtype_bytes(t.down.dtype);
-  run_task(s, ffn_run, &t, threads_for(s, bytes, (size_t)tokens));
+  const int nt = threads_for(s, bytes, (size_t)tokens);
+  rowq_init(&t.q1, I, nt, take_block(tokens, (size_t)H * 2 * (dtype_bytes(t.gate.dtype) + dtype_bytes(t.up.dtype)) / 2));
+  rowq_init(&t.q2, D, nt, take_block(tokens, (size_t)I * dtype_bytes(t.down.dtype)));
+  atomic_store(&t.h_done, 0);
+  run_task(s, ffn_run, &t, nt);
   leave(s);
   return NULL;
 }

@@ -117,6 +117,15 @@ static inline void build_xr(float *xr, const float *x, int cols, int s, int dein
 #define EXP_P5 5.0000001201e-1f
 
 // ---- thread pool (pool.c) ----
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield")
+#else
+#define cpu_relax() ((void)0)
+#endif
+
 typedef struct kpool kpool;
 typedef void (*task_fn)(void *ctx, int worker, int nworkers);
 
@@ -124,10 +133,12 @@ typedef void (*task_fn)(void *ctx, int worker, int nworkers);
 kpool *pool_create(int n, long spin_ns);
 void pool_destroy(kpool *p);
 int pool_size(const kpool *p);
-/** Runs fn(ctx, w, n) on every worker w (0 on the caller) and returns when all are done. */
+/**
+ * Runs fn(ctx, w, n) on the caller (w = 0) and on every worker that starts in time, and returns when all
+ * that started are done. A task must therefore not assume that all n workers take part: it hands out
+ * its work dynamically, and worker 0 alone must be able to finish it.
+ */
 void pool_run(kpool *p, task_fn fn, void *ctx);
-/** Inside a task: waits until all n workers reach the barrier. */
-void pool_barrier(kpool *p);
 
 /** Contiguous row split: [*r0, *r1) of `rows` for worker w of n, boundaries multiples of `align`. */
 static inline void split_rows(int rows, int w, int n, int align, int *r0, int *r1) {

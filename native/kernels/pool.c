@@ -2,6 +2,11 @@
 // generation counter and runs its own share as worker 0; idle workers spin on the counter for
 // spin_ns (so back-to-back calls wake them in well under a microsecond), then sleep on a condition
 // variable. Nothing is allocated and no thread is created per job.
+//
+// A worker joins a job only by claiming its offer (offer[i]: g·4 = offered, g·4+1 = started,
+// g·4+2 = withdrawn). When the caller has finished (tasks hand out their rows dynamically, so the caller
+// takes what nobody started), it withdraws the offers nobody claimed and returns without waiting for
+// workers that never got a core — on a busy machine that wait would be a scheduler time slice.
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
@@ -11,18 +16,11 @@
 
 #include "kernels.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define cpu_relax() _mm_pause()
-#elif defined(__aarch64__)
-#define cpu_relax() __asm__ __volatile__("yield")
-#else
-#define cpu_relax() ((void)0)
-#endif
 
 typedef struct {
   kpool *pool;
   int id;
+  _Atomic unsigned offer;
 } wslot;
 
 struct kpool {
@@ -36,8 +34,6 @@ struct kpool {
   _Atomic int pending;
   _Atomic int sleepers;
   _Atomic int stop;
-  _Atomic int bar_count;
-  _Atomic unsigned bar_gen;
   pthread_mutex_t mu;
   pthread_cond_t cv;
 };
@@ -72,6 +68,8 @@ static void *worker_main(void *arg) {
     }
     if (atomic_load(&p->stop)) return NULL;
     seen = g;
+    unsigned offered = g * 4u;
+    if (!atomic_compare_exchange_strong(&s->offer, &offered, g * 4u + 1u)) continue;  // withdrawn: not ours
     p->fn(p->ctx, s->id, p->n);
     atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
   }
@@ -133,29 +131,22 @@ void pool_run(kpool *p, task_fn fn, void *ctx) {
   p->fn = fn;
   p->ctx = ctx;
   atomic_store(&p->pending, p->n - 1);
-  atomic_fetch_add(&p->gen, 1);  // seq_cst: ordered before the read of sleepers below
+  const unsigned g = atomic_load(&p->gen) + 1u;
+  for (int i = 1; i < p->n; i++) atomic_store(&p->slots[i].offer, g * 4u);
+  atomic_store(&p->gen, g);  // seq_cst: ordered before the read of sleepers below
   if (atomic_load(&p->sleepers) > 0) {
     pthread_mutex_lock(&p->mu);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
   }
   fn(ctx, 0, p->n);
+  for (int i = 1; i < p->n; i++) {
+    unsigned offered = g * 4u;
+    if (atomic_compare_exchange_strong(&p->slots[i].offer, &offered, g * 4u + 2u)) atomic_fetch_sub(&p->pending, 1);
+  }
   for (long i = 1; atomic_load_explicit(&p->pending, memory_order_acquire) != 0; i++) {
     cpu_relax();
     if ((i & 4095) == 0) sched_yield();  // a worker lost its core: let it run
   }
 }
 
-void pool_barrier(kpool *p) {
-  if (p->n == 1) return;
-  const unsigned g = atomic_load(&p->bar_gen);
-  if (atomic_fetch_add(&p->bar_count, 1) == p->n - 1) {
-    atomic_store(&p->bar_count, 0);
-    atomic_fetch_add(&p->bar_gen, 1);
-    return;
-  }
-  for (long i = 1; atomic_load(&p->bar_gen) == g; i++) {
-    cpu_relax();
-    if ((i & 4095) == 0) sched_yield();
-  }
-}

@@ -132,9 +132,21 @@ const impls: Impl[] = [{ label: 'js', make: async () => new JsKernels() }];
 for (const isa of nativeIsas()) {
   for (const threads of [1, 2]) impls.push({ label: `native-${isa}-${threads}t`, make: async () => NativeKernels.create({ threads, isa }) as NativeKernels });
 }
-if (await WasmKernels.create({ threads: 1 }).then(async (k) => (k === null ? false : (await k.close(), true)))) {
+const wasmProbe = await WasmKernels.create({ threads: 1 });
+await wasmProbe?.close();
+if (wasmProbe !== null) {
   for (const threads of [1, 2]) impls.push({ label: `wasm-${threads}t`, make: async () => (await WasmKernels.create({ threads })) as Kernels });
 }
+
+/** Digests of the oracle's outputs in 'the canonical arithmetic is frozen' (first 16 hex digits of SHA-256). */
+const FROZEN: string[] = [
+  'f32:c60f435fde87fcb7',
+  'bf16:0590299128e2cab6',
+  'f16:e8eecfacd8baac66',
+  'int8:66ceec82404e0042',
+  'swiglu:cd9ac947dd1e234f',
+  'ffn:2c3069f1a03998f2',
+];
 
 const SHAPES: readonly [number, number][] = [
   [1, 1],
@@ -407,6 +419,25 @@ for (const impl of impls) {
       }
     });
 
+    it('expertFfn with mixed dtypes (bf16 gate, f32 up, int8 down; f16 gate, bf16 up and down)', () => {
+      for (const [dg, du, dd] of [
+        ['bf16', 'f32', 'int8'],
+        ['f16', 'bf16', 'bf16'],
+      ] as const) {
+        const wg = randomMatrix(dg, 96, 64, 1);
+        const wu = randomMatrix(du, 96, 64, 2);
+        const wd = randomMatrix(dd, 64, 96, 3);
+        for (const tokens of [1, 3]) {
+          const x = randomVector(64 * tokens, 4);
+          const want = new Float32Array(64 * tokens);
+          const got = new Float32Array(64 * tokens);
+          oracle.expertFfn(want, wg, wu, wd, x, tokens, [0.5, 2, 0.25]);
+          k.expertFfn(got, wg, wu, wd, x, tokens, [0.5, 2, 0.25]);
+          assertSameBits(got, want, `expertFfn ${dg}/${du}/${dd} tokens=${tokens}`);
+        }
+      }
+    });
+
     it('expertFfn equals matmul → swiglu → matmul → weighted add', () => {
       const H = 130;
       const I = 270;
@@ -440,6 +471,80 @@ for (const impl of impls) {
   });
 }
 
+describe('the canonical arithmetic is frozen', () => {
+  // The bits of every kernel output are part of what nodes must agree on (DESIGN.md §5: validation
+  // losses must match byte for byte). Changing the lane count, the fold or the exp polynomial changes
+  // these digests: that is a consensus change, not a refactor.
+  it('matmul, swiglu and expertFfn outputs have fixed SHA-256 digests', async () => {
+    const { createHash } = await import('node:crypto');
+    const digest = (a: Float32Array) => createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex').slice(0, 16);
+    const parts: string[] = [];
+    for (const dtype of DTYPES) {
+      const w = randomMatrix(dtype, 37, 203, 1000 + dtype.length);
+      const x = randomVector(203 * 3, 1001);
+      const out = new Float32Array(37 * 3);
+      oracle.matmul(out, w, x, 3);
+      parts.push(`${dtype}:${digest(out)}`);
+    }
+    const g = randomVector(500, 7).map((v) => v * 12);
+    const sw = new Float32Array(500);
+    oracle.swiglu(sw, g, randomVector(500, 8), 500);
+    parts.push(`swiglu:${digest(sw)}`);
+    const ffn = new Float32Array(48 * 2);
+    oracle.expertFfn(ffn, randomMatrix('bf16', 80, 48, 9), randomMatrix('bf16', 80, 48, 10), randomMatrix('bf16', 48, 80, 11), randomVector(96, 12), 2, [0.75, 0.25]);
+    parts.push(`ffn:${digest(ffn)}`);
+    assert.deepEqual(parts, FROZEN);
+  });
+});
+
+describe('wasm weight cache', () => {
+  it('evicts least recently used copies within its budget and stays exact', async (t) => {
+    const k = await WasmKernels.create({ threads: 2, cacheBytes: 3 * 256 * 512 * 2 + 1024 });
+    if (k === null) return t.skip(`wasm kernels not built: ${wasmLoadError()}`);
+    try {
+      const ws = [1, 2, 3, 4, 5].map((s) => randomMatrix('bf16', 256, 512, s));
+      const x = randomVector(512, 1);
+      for (let round = 0; round < 3; round++) {
+        for (const w of ws) {
+          const got = new Float32Array(256);
+          const want = new Float32Array(256);
+          k.matmul(got, w, x, 1);
+          oracle.matmul(want, w, x, 1);
+          assertSameBits(got, want, `round ${round}`);
+        }
+      }
+      assert.ok(k.cache.cachedBytes <= 3 * 256 * 512 * 2 + 1024);
+      assert.ok(k.cache.misses > 5, 'five matrices cycled through a cache that holds three must miss');
+      const tooBig = randomMatrix('bf16', 1024, 1024, 9);
+      assert.throws(() => k.matmul(new Float32Array(1024), tooBig, randomVector(1024, 2), 1), (e) => isBlyanError(e, 'ENGINE_BAD_INPUT'));
+    } finally {
+      await k.close();
+    }
+  });
+});
+
+describe('life cycle', () => {
+  it('close() is idempotent and a closed instance refuses work', async () => {
+    const ks: Kernels[] = [new JsKernels()];
+    const n = NativeKernels.create({ threads: 2 });
+    if (n !== null) ks.push(n);
+    const w = await WasmKernels.create({ threads: 2 });
+    if (w !== null) ks.push(w);
+    for (const k of ks) {
+      await k.close();
+      await k.close();
+      if (k.name !== 'js') assert.throws(() => k.matmul(new Float32Array(4), randomMatrix('bf16', 4, 8, 1), new Float32Array(8), 1));
+    }
+  });
+
+  it('threads are capped at the number of cores', async () => {
+    const { availableParallelism } = await import('node:os');
+    const k = await loadKernels({ threads: 64 });
+    assert.equal(k.threads, Math.min(64, availableParallelism()));
+    await k.close();
+  });
+});
+
 describe('thread-count independence', () => {
   it('native and wasm with 1 and 2 threads give identical bits on decode and prefill shapes', async () => {
     const ks: Kernels[] = [];
@@ -470,6 +575,41 @@ describe('thread-count independence', () => {
         }
       }
     } finally {
+      for (const k of ks) await k.close();
+    }
+  });
+
+  it('stay identical while another process competes for the cores (rows stolen, offers withdrawn)', async () => {
+    const { spawn } = await import('node:child_process');
+    const hog = spawn(process.execPath, ['-e', 'const end = Date.now() + 4000; while (Date.now() < end) {}'], { stdio: 'ignore' });
+    const ks: Kernels[] = [];
+    const n = NativeKernels.create({ threads: 2 });
+    if (n !== null) ks.push(n);
+    const w = await WasmKernels.create({ threads: 2 });
+    if (w !== null) ks.push(w);
+    try {
+      const m = randomMatrix('bf16', 2048, 512, 90);
+      const wg = randomMatrix('bf16', 1024, 256, 91);
+      const wu = randomMatrix('bf16', 1024, 256, 92);
+      const wd = randomMatrix('bf16', 256, 1024, 93);
+      const x = randomVector(512, 94);
+      const xf = randomVector(256, 95);
+      const want = new Float32Array(2048);
+      oracle.matmul(want, m, x, 1);
+      const wantF = new Float32Array(256);
+      oracle.expertFfn(wantF, wg, wu, wd, xf, 1, [0.3]);
+      for (const k of ks) {
+        for (let i = 0; i < 200; i++) {
+          const got = new Float32Array(2048);
+          k.matmul(got, m, x, 1);
+          assertSameBits(got, want, `${k.name} matmul under load, call ${i}`);
+          const f = new Float32Array(256);
+          k.expertFfn(f, wg, wu, wd, xf, 1, [0.3]);
+          assertSameBits(f, wantF, `${k.name} expertFfn under load, call ${i}`);
+        }
+      }
+    } finally {
+      hog.kill();
       for (const k of ks) await k.close();
     }
   });

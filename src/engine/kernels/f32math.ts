@@ -24,7 +24,7 @@ export function fold32(a: Float64Array): number {
 
 export const EXP_HI = 88;
 export const EXP_LO = -87;
-export const LOG2E = fr(1.4426950408889634);
+export const LOG2E = fr(Math.LOG2E);
 export const MAGIC = 12582912; // 1.5 · 2^23: (v + MAGIC) - MAGIC rounds v to an integer, ties to even
 export const LN2_HI = 0.693359375;
 export const LN2_LO = fr(-2.12194440e-4);
@@ -36,8 +36,8 @@ export const EXP_P = [fr(1.9875691500e-4), fr(1.3981999507e-3), fr(8.3334519073e
  * +Infinity above 88. Relative error ≲ 2 ulp.
  */
 export function exp32(x: number): number {
-  let xc = x > EXP_HI ? EXP_HI : x;
-  xc = xc < EXP_LO ? EXP_LO : xc;
+  // Math.min/max pass NaN through like the compare-and-select of the SIMD code (SIMD min/max would not).
+  const xc = Math.max(Math.min(x, EXP_HI), EXP_LO);
   const fx = fr(xc * LOG2E);
   const t = fr(fx + MAGIC);
   const n = fr(t - MAGIC);

@@ -19,9 +19,10 @@ export type WeightDType = 'f32' | 'bf16' | 'f16' | 'int8';
 
 /**
  * A weight matrix as stored: `rows` × `cols`, row-major, little-endian.
- * `data` may be a view on an LMDB memory map: kernels never write to it, and its byteOffset may be any
- * multiple of 4 (bf16/f16/int8 rows are read with unaligned loads). Its contents must not change while
- * any kernel may still use it (the wasm kernels cache a copy keyed by the `data` object).
+ * `data` may be a view on an LMDB memory map: kernels never write to it, and its byteOffset may be anything
+ * (the tests try every offset 0..63; the native decode path reads misaligned rows in aligned chunks). Its
+ * contents must not change while any kernel may still use it (the wasm kernels cache a copy keyed by the
+ * `data` object). An instance serves one call at a time, from the thread that created it.
  */
 export interface WeightMatrix {
   readonly dtype: WeightDType;

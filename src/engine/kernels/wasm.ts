@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { checkExpertFfn, checkMatmul, checkMatmulMany, checkSwiglu, DTYPE_CODE } from './check.ts';
 import type { Kernels, WeightMatrix } from './types.ts';
-import { C, MAT_SLOTS, OP_FFN, OP_MATMUL, runJob, TMP_BASE, TMP_BYTES, type WasmExports } from './wasmJob.mjs';
+import { C, CTRL_INTS, MAT_SLOTS, MAX_THREADS, OP_FFN, OP_MATMUL, runJob, TMP_BASE, TMP_BYTES, type WasmExports } from './wasmJob.mjs';
 import { matrixBytes, Wasm, WasmHeap, type WasmModule, WeightCache } from './wasmMemory.ts';
 
 export const WASM_PATH = fileURLToPath(new URL('../../../native/kernels/wasm/out/kernels.wasm', import.meta.url));
@@ -82,9 +82,9 @@ export class WasmKernels implements Kernels {
     const spin = opts.spinMicros ?? (Number.isFinite(envSpin) && envSpin >= 0 ? envSpin : 200);
     const heap = new WasmHeap(HEAP_BASE, Math.min(2 ** 32 - 65536, HEAP_BASE + budget + 512 * 2 ** 20));
     const ex = new Wasm.Instance(module, { env: { memory: heap.memory } }).exports as unknown as WasmExports;
-    const ctrlBuffer = new SharedArrayBuffer(4 * (C.P + 8 + MAX_MATRICES * MAT_SLOTS));
+    const ctrlBuffer = new SharedArrayBuffer(4 * CTRL_INTS);
     new Int32Array(ctrlBuffer)[C.SPIN_US] = Math.floor(spin);
-    const threads = Math.max(1, Math.min(Math.floor(opts.threads), (HEAP_BASE - TMP_BASE) / TMP_BYTES));
+    const threads = Math.max(1, Math.min(Math.floor(opts.threads), MAX_THREADS, (HEAP_BASE - TMP_BASE) / TMP_BYTES));
     const workers: Worker[] = [];
     try {
       for (let id = 1; id < threads; id++) {
@@ -126,23 +126,38 @@ export class WasmKernels implements Kernels {
     this.busy = true;
   }
 
-  /** Runs the job in ctrl on `n` threads (the calling thread is worker 0). */
+  /** Runs the job in ctrl on up to `n` threads (the calling thread is worker 0; see wasmJob.mjs). */
   private run(n: number): void {
     const ctrl = this.ctrl;
+    Atomics.store(ctrl, C.NEXT1, 0);
+    Atomics.store(ctrl, C.NEXT2, 0);
+    Atomics.store(ctrl, C.H_DONE, 0);
     if (n === 1) {
       runJob(this.ex, ctrl, this.u32, 0, 1);
       return;
     }
     ctrl[C.NW] = n;
     Atomics.store(ctrl, C.PENDING, n - 1);
-    Atomics.add(ctrl, C.GEN, 1);
+    const g = (Atomics.load(ctrl, C.GEN) + 1) | 0;
+    for (let i = 1; i < n; i++) Atomics.store(ctrl, C.OFFER + i, g << 2);
+    Atomics.store(ctrl, C.GEN, g);
     Atomics.notify(ctrl, C.GEN);
-    runJob(this.ex, ctrl, this.u32, 0, n);
+    let failure: unknown = null;
+    try {
+      runJob(this.ex, ctrl, this.u32, 0, n);
+    } catch (err) {
+      failure = err;
+      Atomics.store(ctrl, C.ERROR, 1);
+    }
+    for (let i = 1; i < n; i++) {
+      if (Atomics.compareExchange(ctrl, C.OFFER + i, g << 2, (g << 2) + 2) === g << 2) Atomics.sub(ctrl, C.PENDING, 1);
+    }
     for (let i = 0; ; i++) {
       const p = Atomics.load(ctrl, C.PENDING);
       if (p === 0) break;
       if (i > 20000) Atomics.wait(ctrl, C.PENDING, p, 1);
     }
+    if (Atomics.exchange(ctrl, C.ERROR, 0) !== 0) throw failure ?? new Error('wasm kernels: a worker thread failed');
   }
 
   private threadsFor(bytes: number, tokens: number): number {
@@ -160,16 +175,17 @@ export class WasmKernels implements Kernels {
   }
 
   matmul(out: Float32Array, w: WeightMatrix, x: Float32Array, tokens: number): void {
-    this.matmulMany([out], [w], x, tokens, true);
+    checkMatmul(out, w, x, tokens);
+    this.products([out], [w], x, tokens);
   }
 
-  matmulMany(outs: readonly Float32Array[], ws: readonly WeightMatrix[], x: Float32Array, tokens: number, checked = false): void {
-    if (checked) checkMatmul(outs[0] as Float32Array, ws[0] as WeightMatrix, x, tokens);
-    else checkMatmulMany(outs, ws, x, tokens);
-    if (ws.length > MAX_MATRICES) {
-      for (let s = 0; s < ws.length; s += MAX_MATRICES) this.matmulMany(outs.slice(s, s + MAX_MATRICES), ws.slice(s, s + MAX_MATRICES), x, tokens);
-      return;
-    }
+  matmulMany(outs: readonly Float32Array[], ws: readonly WeightMatrix[], x: Float32Array, tokens: number): void {
+    checkMatmulMany(outs, ws, x, tokens);
+    for (let s = 0; s < ws.length; s += MAX_MATRICES) this.products(outs.slice(s, s + MAX_MATRICES), ws.slice(s, s + MAX_MATRICES), x, tokens);
+  }
+
+  /** matmulMany after the checks, at most MAX_MATRICES matrices. */
+  private products(outs: readonly Float32Array[], ws: readonly WeightMatrix[], x: Float32Array, tokens: number): void {
     const total = ws.reduce((a, w) => a + w.rows, 0);
     if (tokens === 0 || total === 0) return;
     this.enter();

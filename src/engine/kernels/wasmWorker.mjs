@@ -23,6 +23,12 @@ for (;;) {
   }
   seen = g;
   if (Atomics.load(ctrl, C.STOP) !== 0) break;
-  runJob(ex, ctrl, u32, id, Atomics.load(ctrl, C.NW));
+  const offered = g << 2;
+  if (Atomics.compareExchange(ctrl, C.OFFER + id, offered, offered + 1) !== offered) continue; // withdrawn
+  try {
+    runJob(ex, ctrl, u32, id, Atomics.load(ctrl, C.NW));
+  } catch {
+    Atomics.store(ctrl, C.ERROR, 1); // the caller throws; other threads stop waiting on this one
+  }
   if (Atomics.sub(ctrl, C.PENDING, 1) === 1) Atomics.notify(ctrl, C.PENDING);
 }

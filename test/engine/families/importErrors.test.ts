@@ -112,8 +112,8 @@ describe('blyan import refuses bad checkpoints and writes nothing', { timeout: 1
     { name: 'config without architectures', family: 'olmoe', m: { config: (c) => void delete c.architectures }, code: 'MODEL_BAD_CONFIG' },
     // A key left out takes the transformers default (60 experts for Qwen2-MoE), which this checkpoint's tensors do not fit.
     { name: 'Qwen2-MoE config without num_experts (HF default 60)', family: 'qwen2moe', m: { config: (c) => void delete c.num_experts }, code: 'MODEL_SHAPE_MISMATCH', mentions: ['[60, 32]'] },
-    { name: 'Mixtral config with num_local_experts 0', family: 'mixtral', m: { config: (c) => void (c.num_local_experts = 0) }, code: 'MODEL_BAD_CONFIG', mentions: ['num_local_experts'] },
-    { name: 'OLMoE config with a non-numeric hidden_size', family: 'olmoe', m: { config: (c) => void (c.hidden_size = 'wide') }, code: 'MODEL_BAD_CONFIG', mentions: ['hidden_size'] },
+    { name: 'Mixtral config with num_local_experts 0', family: 'mixtral', m: { config: (c) => { c.num_local_experts = 0; } }, code: 'MODEL_BAD_CONFIG', mentions: ['num_local_experts'] },
+    { name: 'OLMoE config with a non-numeric hidden_size', family: 'olmoe', m: { config: (c) => { c.hidden_size = 'wide'; } }, code: 'MODEL_BAD_CONFIG', mentions: ['hidden_size'] },
     { name: 'config.json that is not JSON', family: 'qwen2moe', m: { files: (d) => writeFileSync(join(d, 'config.json'), '{"architectures": [') }, code: 'MODEL_BAD_CONFIG' },
     { name: 'no config.json', family: 'qwen2moe', m: { files: (d) => rmSync(join(d, 'config.json')) }, code: 'MODEL_BAD_CONFIG' },
     {
