@@ -19,6 +19,11 @@ export interface Preset {
   readonly genesisTime: number;
   /** The pinned id of block A:0, hex. Checked by test/chain/genesis.test.ts. */
   readonly genesisId: string;
+  /**
+   * Proof-of-Learning: a miner whose delta makes this many deltas since the last full version of an expert
+   * attaches a snapshot (docs/proof-of-learning.md, "Snapshots"). Not part of validity, so not in the genesis.
+   */
+  readonly snapshotEvery: number;
 }
 
 export type PresetName = 'tiny' | 'devnet';
@@ -33,6 +38,7 @@ export const TINY: Preset = {
   maxFutureMs: 2 * 60_000,
   genesisTime: Date.UTC(2026, 0, 1),
   genesisId: '005298c367ca29de9c5ebd89c2dea898ab6ef678b97485465def7eb613cc83f9',
+  snapshotEvery: 3,
 };
 
 export const DEVNET: Preset = {
@@ -44,6 +50,7 @@ export const DEVNET: Preset = {
   maxFutureMs: 2 * 60_000,
   genesisTime: Date.UTC(2026, 0, 1),
   genesisId: '00046076d5e34d7dd4ee196fa0c2b10f716ddeee9d2c345e776450760b620721',
+  snapshotEvery: 16,
 };
 
 export function presetByName(name: string): Preset {

@@ -34,6 +34,11 @@ export interface AppendOptions {
   readonly verified?: boolean;
   /** Called after each block's checks, for progress bars. */
   readonly onProgress?: (done: number, total: number) => void;
+  /**
+   * Runs inside the same write transaction, after the blocks are written: side-database writes that must
+   * commit with them or not at all (reward records, learning indexes). Throwing aborts the whole batch.
+   */
+  readonly alsoWrite?: () => void;
 }
 
 export interface StoredBlock {
@@ -71,7 +76,7 @@ export class BlockStore implements ChainView {
     this.path = path;
     this.preset = preset;
     mkdirSync(path, { recursive: true });
-    this.env = open({ path, maxDbs: 8, compression: false });
+    this.env = open({ path, maxDbs: 16, compression: false });
     this.records = this.env.openDB({ name: 'records', encoding: 'binary', keyEncoding: 'binary' });
     this.payloads = this.env.openDB({ name: 'payloads', encoding: 'binary', keyEncoding: 'binary' });
     this.seqDb = this.env.openDB({ name: 'seq', encoding: 'binary', keyEncoding: 'binary' });
@@ -316,12 +321,22 @@ export class BlockStore implements ChainView {
         results.push({ block, seq });
         opts.onProgress?.(i + 1, ordered.length);
       }
+      opts.alsoWrite?.();
     });
     // Only after the commit do the in-memory views learn about the new blocks.
     for (const { block, seq } of results) {
       this.heads.set(block.header.chain, { id: block.id, header: block.header, seq });
     }
     return results;
+  }
+
+  /**
+   * A named side database in this LMDB environment (string keys, binary values) for indexes kept beside the
+   * chain (src/learning/rewardRecords.ts, src/ledger/lmdbStore.ts); write it inside appendBatch's `alsoWrite`
+   * to commit with blocks.
+   */
+  sideDb(name: 'learning' | 'ledger'): Database<Buffer, string> {
+    return this.env.openDB({ name, encoding: 'binary' });
   }
 
   /** Re-checks lineage membership for a component: used by verify. */

@@ -1,7 +1,7 @@
 import type { BlockStore } from '../chain/store.ts';
 import { loadKernels } from '../engine/kernels/index.ts';
 import type { Kernels } from '../engine/kernels/types.ts';
-import { LocalExpertSource } from '../engine/localSource.ts';
+import { lineageSource } from '../learning/lineage.ts';
 import { type ModelEntry, resolveModel } from '../engine/modelRegistry.ts';
 import { MoeModel } from '../engine/moe.ts';
 import { BlyanError } from '../errors.ts';
@@ -40,7 +40,7 @@ export async function openEngine(opts: EngineOptions): Promise<EngineContext> {
     const cacheMb = parsePositiveInt(opts.cacheMb, '--cache-mb', DEFAULT_CACHE_MB);
     const threads = opts.threads === undefined ? undefined : parsePositiveInt(opts.threads, '--threads', 1);
     const kernels = await loadKernels(threads === undefined ? {} : { threads });
-    const source = new LocalExpertSource(store, entry);
+    const source = lineageSource(store, entry);
     // Warm the map in the background while the base weights load; close() waits for it.
     const warming = source.warm().catch(() => undefined);
     const model = await MoeModel.load(entry.meta.config, source, kernels, { cacheBytes: cacheMb * 1024 * 1024 });

@@ -22,6 +22,29 @@ export interface ModelMeta {
   readonly layout: readonly (ComponentSpec & { readonly tensors: readonly (ComponentSpec['tensors'][number] & { readonly dtype: string })[] })[];
   /** SHA-256 (hex) and size of tokenizer.json when the checkpoint has one (stored as the `tokenizer` component). */
   readonly tokenizer: { readonly sha256: string; readonly size: number } | null;
+  /** The public validation set of Proof-of-Learning (docs/proof-of-learning.md); absent: no deltas accepted. */
+  readonly validation?: ValidationSpec;
+}
+
+/**
+ * Where and how validators measure a delta (docs/proof-of-learning.md, "The validation set"). Numbers that
+ * decide acceptance are decimal strings, never floats, so the meta block encodes canonically.
+ */
+export interface ValidationSpec {
+  /** Dataset block (chain D) id, hex. */
+  readonly dataset: string;
+  /** Token offsets of the windows; window i is tokens [offsets[i], offsets[i] + context + 1). */
+  readonly offsets: readonly number[];
+  /** Windows per forward batch (does not change the loss, only memory and speed). */
+  readonly batchSize: number;
+  /** Input tokens per window. */
+  readonly context: number;
+  /** δ: the minimum loss improvement, a decimal string such as "0.001". */
+  readonly delta: string;
+  /** Largest accepted L2 norm of a delta's values, a decimal string. */
+  readonly deltaNormLimit: string;
+  /** How the dataset text becomes token ids: the model's tokenizer component, or one token per byte. */
+  readonly tokenizer: 'model' | 'bytes';
 }
 
 const TensorSpec = z.object({ key: z.string(), hf: z.string(), shape: z.array(z.number().int().nonnegative()), dtype: z.string() });
@@ -30,6 +53,16 @@ const Component = z.object({
   type: z.enum(['base', 'router', 'expert']),
   layer: z.number().int().nonnegative().nullable(),
   tensors: z.array(TensorSpec),
+});
+const Decimal = z.string().regex(/^(0|[1-9][0-9]{0,15})(\.[0-9]{1,12})?$/, 'must be a non-negative decimal string like "0.001"');
+const Validation = z.strictObject({
+  dataset: z.string().regex(/^[0-9a-f]{64}$/),
+  offsets: z.array(z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)).min(1).max(65536),
+  batchSize: z.number().int().min(1).max(4096),
+  context: z.number().int().min(1).max(1 << 20),
+  delta: Decimal,
+  deltaNormLimit: Decimal,
+  tokenizer: z.enum(['model', 'bytes']),
 });
 const Meta = z.object({
   format: z.literal('blyan-model/v1'),
@@ -40,6 +73,7 @@ const Meta = z.object({
   safetensorsMetadataPosition: z.enum(['first', 'last']).nullable(),
   layout: z.array(Component),
   tokenizer: z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), size: z.number().int().nonnegative() }).nullable(),
+  validation: Validation.optional(),
 });
 
 export function encodeModelMeta(meta: ModelMeta): Uint8Array {

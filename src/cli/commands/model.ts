@@ -66,6 +66,19 @@ export function registerModelCommands(program: Command): void {
     });
 
   model
+    .command('rollback')
+    .description('restore an earlier version of a component as a new snapshot block (history is kept)')
+    .argument('<expert>', 'component, e.g. layer1.expert3')
+    .requiredOption('--to <version>', 'block id (or unique hex prefix) of the version to restore')
+    .option(...MODEL)
+    .option('--address <addr>', 'wallet that signs the snapshot (when the data dir has several)')
+    .option(...DATA)
+    .option('--json', 'print JSON')
+    .action(async (expert: string, opts: { to: string; model?: string; address?: string; data?: string; json?: boolean }) => {
+      await (await import('../actions/rollbackAction.ts')).rollbackAction(expert, opts);
+    });
+
+  model
     .command('export')
     .description('write the model back as a Hugging Face checkpoint (tensors bit-identical to the import)')
     .argument('<dir>', 'output directory (created; must be empty)')

@@ -8,7 +8,7 @@ import { BlyanError } from '../../errors.ts';
 import { type CheckpointTensorInfo, openCheckpoint } from '../../tensor/safetensors.ts';
 import { encodeTensorBlock } from '../../tensor/tensorBlock.ts';
 import { type ModelConfig, parseModelConfig } from '../modelConfig.ts';
-import { encodeModelMeta, type ModelMeta } from '../modelMeta.ts';
+import { encodeModelMeta, type ModelMeta, type ValidationSpec } from '../modelMeta.ts';
 import { listModels } from '../modelRegistry.ts';
 import { encodeTokenizerFiles } from '../tokenizer.ts';
 import { type ComponentSpec, modelLayout } from './layout.ts';
@@ -19,6 +19,8 @@ export interface ImportOptions {
   readonly privateKey: Uint8Array;
   readonly now?: number;
   readonly onProgress?: (done: number, total: number, component: string) => void;
+  /** The Proof-of-Learning validation set written into the meta block (docs/proof-of-learning.md). */
+  readonly validation?: ValidationSpec;
 }
 
 export interface ImportSummary {
@@ -76,6 +78,7 @@ export function importCheckpoint(store: BlockStore, dir: string, opts: ImportOpt
         tensors: c.tensors.map((t) => ({ ...t, dtype: (ckpt.tensors.get(t.hf) as { dtype: string }).dtype })),
       })),
       tokenizer: tokenizer === null ? null : { sha256: toHex(sha256(tokenizer)), size: tokenizer.byteLength },
+      ...(opts.validation === undefined ? {} : { validation: opts.validation }),
     };
     const metaPayload = encodeModelMeta(meta);
     const now = opts.now ?? Date.now();

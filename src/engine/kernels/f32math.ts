@@ -67,3 +67,58 @@ export function silu32(g: number): number {
 export function swiglu32(g: number, u: number): number {
   return fr(silu32(g) * u);
 }
+
+export const SQRTHF = fr(Math.SQRT1_2);
+export const LOG_P = [
+  fr(7.0376836292e-2),
+  fr(-1.1514610310e-1),
+  fr(1.1676998740e-1),
+  fr(-1.2420140846e-1),
+  fr(1.4249322787e-1),
+  fr(-1.6668057665e-1),
+  fr(2.0000714765e-1),
+  fr(-2.4999993993e-1),
+  fr(3.3333331174e-1),
+] as const;
+
+/**
+ * Natural log in f32 (Cephes logf without fused operations), for consensus (validation loss, PoL):
+ * x = m · 2^e with m in [0.5, 1) from the bits (subnormals scaled by 2^23 first); if m < √½ then e −= 1 and
+ * f = 2m − 1, else f = m − 1; z = f²; y = (((((((P0·f + P1)·f + P2)·f + P3)·f + P4)·f + P5)·f + P6)·f + P7)·f + P8;
+ * y = y·f·z; y += e·ln2lo; y += −0.5·z; r = f + y; r += e·ln2hi. Every step rounded to f32.
+ * log32(0) = −∞, log32(x < 0) = NaN, log32(+∞) = +∞, NaN → NaN. Within 2 ulp of the true log.
+ */
+export function log32(x: number): number {
+  const v = fr(x);
+  if (Number.isNaN(v) || v < 0) return Number.NaN;
+  if (v === 0) return Number.NEGATIVE_INFINITY;
+  if (v === Number.POSITIVE_INFINITY) return v;
+  f32[0] = v;
+  let bits = i32[0] as number;
+  let e = 0;
+  if ((bits >>> 23) === 0) {
+    // subnormal: scale into the normal range exactly
+    f32[0] = fr(v * 8388608);
+    bits = i32[0] as number;
+    e = -23;
+  }
+  e += ((bits >>> 23) & 0xff) - 126;
+  i32[0] = (bits & 0x7fffff) | (126 << 23);
+  let m = f32[0] as number; // in [0.5, 1)
+  if (m < SQRTHF) {
+    e -= 1;
+    m = fr(fr(m + m) - 1);
+  } else {
+    m = fr(m - 1);
+  }
+  const z = fr(m * m);
+  let y: number = LOG_P[0];
+  for (let i = 1; i < LOG_P.length; i++) y = fr(fr(y * m) + (LOG_P[i] as number));
+  y = fr(fr(y * m) * z);
+  const fe = e; // |e| ≤ 149: exact in f32
+  y = fr(y + fr(fe * LN2_LO));
+  y = fr(y - fr(0.5 * z));
+  let r = fr(m + y);
+  r = fr(r + fr(fe * LN2_HI));
+  return r;
+}
