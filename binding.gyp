@@ -13,7 +13,11 @@
         "native/kernels/pool.c",
         "native/kernels/kern_scalar.c",
         "native/kernels/kern_avx2.c",
-        "native/kernels/kern_avx512.c"
+        "native/kernels/kern_avx512.c",
+        "native/kernels/gemm.c",
+        "native/kernels/gemm_avx2.c",
+        "native/kernels/gemm_avx512.c",
+        "native/kernels/gemm_addon.c"
       ],
       "cflags": ["-std=gnu11", "-Wall", "-ffp-contract=off", "-fno-math-errno", "-pthread"],
       "cflags!": ["-O2"],

@@ -642,6 +642,9 @@ static napi_value js_expert_ffn(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// The training GEMM's entry points (gemm_addon.c).
+int gemm_define(napi_env env, napi_value exports);
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"cpu", NULL, js_cpu, NULL, NULL, NULL, napi_default, NULL},
@@ -654,5 +657,6 @@ NAPI_MODULE_INIT() {
       {"expertFfn", NULL, js_expert_ffn, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  if (!gemm_define(env, exports)) return NULL;
   return exports;
 }

@@ -125,8 +125,14 @@ for (const [name, shape] of Object.entries(SHAPES)) {
     const small = shape.build(shape.small);
     const large = shape.build(shape.large);
     const codes = [decodeOnce(small), decodeOnce(large)];
-    const ns = [medianNsPerCall(small), medianNsPerCall(large)] as const;
-    const perByte = [ns[0] / small.byteLength, ns[1] / large.byteLength] as const;
+    // A shared, loaded machine only ever inflates a measurement; a super-linear decoder fails every attempt
+    // (the sizes are 32–256x apart), so up to three attempts are taken and the best one is judged.
+    let ns: readonly [number, number] = [medianNsPerCall(small), medianNsPerCall(large)];
+    let perByte: readonly [number, number] = [ns[0] / small.byteLength, ns[1] / large.byteLength];
+    for (let attempt = 1; attempt < 3 && perByte[1] >= MAX_PER_BYTE_RATIO * perByte[0]; attempt++) {
+      ns = [medianNsPerCall(small), medianNsPerCall(large)];
+      perByte = [ns[0] / small.byteLength, ns[1] / large.byteLength];
+    }
     t.diagnostic(`${small.byteLength} B: ${ns[0].toFixed(0)} ns (${codes[0]}); ${large.byteLength} B: ${ns[1].toFixed(0)} ns (${codes[1]}); per-byte ratio ${(perByte[1] / perByte[0]).toFixed(2)}`);
     assert.equal(codes[0], codes[1], 'both sizes take the same path');
     assert.ok(perByte[1] < MAX_PER_BYTE_RATIO * perByte[0], `per-byte cost grew ${(perByte[1] / perByte[0]).toFixed(1)}x from ${small.byteLength} to ${large.byteLength} bytes`);

@@ -26,3 +26,21 @@ if (error) {
   process.exit(1);
 }
 process.stdout.write(`blyan: built ${join(here, 'out', 'kernels.wasm')}\n`);
+
+// The training GEMM (gemm.ts, src/learning/gemm/wasm.ts): single-threaded, its own unshared memory.
+const gemm = await asc.main([
+  join(here, 'gemm.ts'),
+  '-O3',
+  '--runtime', 'stub',
+  '--noAssert',
+  '--enable', 'simd',
+  '--importMemory',
+  '--initialMemory', '1',
+  '--maximumMemory', '65536',
+  '--outFile', join(here, 'out', 'gemm.wasm'),
+]);
+if (gemm.error) {
+  process.stderr.write(`${gemm.stderr.toString()}\nblyan: building the wasm gemm failed: ${gemm.error.message}\n`);
+  process.exit(1);
+}
+process.stdout.write(`blyan: built ${join(here, 'out', 'gemm.wasm')}\n`);

@@ -1,3 +1,4 @@
+import { checkSgemm, checkSgemmBatch } from './check.ts';
 import type { Gemm } from './types.ts';
 
 /** Plain-JS reference implementation of Gemm (slow; the oracle of the fast ones and the last fallback). */
@@ -6,22 +7,60 @@ export class JsGemm implements Gemm {
   readonly threads = 1;
 
   sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: Float32Array, B: Float32Array, C: Float32Array, accumulate: boolean): void {
-    const row = new Float64Array(N);
-    for (let i = 0; i < M; i++) {
-      row.fill(0);
-      for (let k = 0; k < K; k++) {
-        const a = transA ? (A[k * M + i] as number) : (A[i * K + k] as number);
-        if (transB) for (let j = 0; j < N; j++) row[j] = (row[j] as number) + a * (B[j * K + k] as number);
-        else {
-          const off = k * N;
-          for (let j = 0; j < N; j++) row[j] = (row[j] as number) + a * (B[off + j] as number);
-        }
-      }
-      const off = i * N;
-      if (accumulate) for (let j = 0; j < N; j++) C[off + j] = (C[off + j] as number) + (row[j] as number);
-      else for (let j = 0; j < N; j++) C[off + j] = row[j] as number;
-    }
+    checkSgemm(transA, transB, M, N, K, A, B, C, accumulate);
+    product(transA, transB, M, N, K, A, 0, B, 0, C, 0, accumulate);
+  }
+
+  sgemmBatch(
+    count: number,
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    A: Float32Array,
+    strideA: number,
+    B: Float32Array,
+    strideB: number,
+    C: Float32Array,
+    strideC: number,
+    accumulate: boolean,
+  ): void {
+    checkSgemmBatch(count, transA, transB, M, N, K, A, strideA, B, strideB, C, strideC, accumulate);
+    for (let i = 0; i < count; i++) product(transA, transB, M, N, K, A, i * strideA, B, i * strideB, C, i * strideC, accumulate);
   }
 
   async close(): Promise<void> {}
+}
+
+/** One product with A, B, C starting at element offsets a0, b0, c0; sums in float64, rounded once. */
+function product(
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  A: Float32Array,
+  a0: number,
+  B: Float32Array,
+  b0: number,
+  C: Float32Array,
+  c0: number,
+  accumulate: boolean,
+): void {
+  const row = new Float64Array(N);
+  for (let i = 0; i < M; i++) {
+    row.fill(0);
+    for (let k = 0; k < K; k++) {
+      const a = transA ? (A[a0 + k * M + i] as number) : (A[a0 + i * K + k] as number);
+      if (transB) for (let j = 0; j < N; j++) row[j] = (row[j] as number) + a * (B[b0 + j * K + k] as number);
+      else {
+        const off = b0 + k * N;
+        for (let j = 0; j < N; j++) row[j] = (row[j] as number) + a * (B[off + j] as number);
+      }
+    }
+    const off = c0 + i * N;
+    if (accumulate) for (let j = 0; j < N; j++) C[off + j] = (C[off + j] as number) + (row[j] as number);
+    else for (let j = 0; j < N; j++) C[off + j] = row[j] as number;
+  }
 }

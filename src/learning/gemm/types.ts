@@ -10,6 +10,8 @@
  *   op(B) is B (stored K×N) or, with transB, Bᵀ where B is stored N×K.
  *   C (M×N) = op(A)·op(B), or C += op(A)·op(B) when accumulate is true.
  * Leading dimensions are the stored row lengths (no padding). C must not overlap A or B.
+ * Bad arguments (sizes that do not fit the arrays, non-integers, overlapping C) throw
+ * BlyanError('ENGINE_BAD_INPUT') before any memory is touched.
  */
 export interface Gemm {
   readonly name: 'native' | 'wasm' | 'js';
@@ -26,5 +28,35 @@ export interface Gemm {
     C: Float32Array,
     accumulate: boolean,
   ): void;
+  /**
+   * `count` independent products in one call (one thread wake-up), e.g. attention per batch × head:
+   * product i reads A at element offset i·strideA, B at i·strideB and writes C at i·strideC (each matrix
+   * stored densely as above). Strides of A and B may be 0 (the same matrix for every product); C's
+   * matrices must not overlap (strideC ≥ M·N when count > 1).
+   */
+  sgemmBatch(
+    count: number,
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    A: Float32Array,
+    strideA: number,
+    B: Float32Array,
+    strideB: number,
+    C: Float32Array,
+    strideC: number,
+    accumulate: boolean,
+  ): void;
   close(): Promise<void>;
+}
+
+export type GemmName = Gemm['name'];
+
+export interface LoadGemmOptions {
+  /** Try this implementation first (default: native → wasm → js). BLYAN_KERNELS overrides. */
+  readonly prefer?: GemmName;
+  /** Threads per call (default BLYAN_THREADS or the number of cores; capped at the cores). */
+  readonly threads?: number;
 }
