@@ -16,11 +16,12 @@ import {
   type WalletEntry,
   writeFileAtomic,
 } from '../../wallet/walletStore.ts';
+import { balanceAction, sendAction } from '../actions/ledgerActions.ts';
 import { resolveDataDir } from '../dataDir.ts';
 import { note, printJson, printLine } from '../output.ts';
 
 /**
- * `blyan wallet new|show|import|export`. Keys never leave their keystore unencrypted: there is no
+ * `blyan wallet new|show|import|export|balance|send`. Keys never leave their keystore unencrypted: there is no
  * command that prints or writes a raw private key, and nothing here prints the passphrase.
  */
 
@@ -128,6 +129,32 @@ export function registerWalletCommands(program: Command): void {
       const out = resolve(opts.out);
       await writeFileAtomic(out, text);
       report({ address: entry.address, file: out }, opts.json);
+    });
+
+  wallet
+    .command('balance')
+    .description('BLY balance, stake and nonce of an address on the local ledger (chain C)')
+    .argument('[address]', '0x address (default: the only wallet in the data dir)')
+    .option('--data <dir>', DATA_HELP)
+    .option('--json', 'print {address, balance, stake, nonce, …} as JSON')
+    .action(async (address: string | undefined, opts: CommonOpts) => {
+      const b = await balanceAction(resolveDataDir(opts.data), address);
+      if (opts.json === true) return printJson(b);
+      printLine(`${b.address}  ${b.balance} BLY  (staked ${b.stake}, nonce ${b.nonce}, trust ${b.trustLevel})`);
+    });
+
+  wallet
+    .command('send')
+    .description('sign a BLY transfer (EIP-712) and commit it to the local ledger')
+    .argument('<to>', '0x address')
+    .argument('<amount>', 'BLY, a decimal such as 10 or 0.25 (at most 18 decimals)')
+    .option('--address <address>', 'the sending wallet (needed when there are several)')
+    .option('--data <dir>', DATA_HELP)
+    .option('--json', 'print the receipt as JSON')
+    .action(async (to: string, amount: string, opts: CommonOpts & { address?: string }) => {
+      const r = await sendAction(resolveDataDir(opts.data), to, amount, opts.address);
+      if (opts.json === true) return printJson(r);
+      printLine(`sent ${r.amount} BLY to ${r.to} in block C:${r.block} (tx ${r.txId})`);
     });
 }
 

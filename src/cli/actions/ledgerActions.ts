@@ -1,0 +1,161 @@
+import { formatAddress, parseAddress } from '../../chain/address.ts';
+import { GENESIS_PRIVATE_KEY } from '../../chain/genesis.ts';
+import type { BlockStore } from '../../chain/store.ts';
+import { BlyanError } from '../../errors.ts';
+import { formatBly, parseBly } from '../../ledger/amount.ts';
+import { type AuditReport, auditLedger } from '../../ledger/audit.ts';
+import { trustLevelOf } from '../../ledger/freeTier.ts';
+import { Ledger } from '../../ledger/ledger.ts';
+import type { TxReceipt } from '../../ledger/ledgerStore.ts';
+import { deltaRewardAmount, deltaRewardKey, deltaRewardMessage, fromLearningRecord } from '../../ledger/rewards.ts';
+import { EMPTY_ACCOUNT } from '../../ledger/state.ts';
+import { postingView } from '../../ledger/stateCodec.ts';
+import { displayAddress, type Hex20, hexAddress } from '../../ledger/systemAccounts.ts';
+import { ledgerDomain, signTx } from '../../ledger/tx.ts';
+import { RewardRecords } from '../../learning/rewardRecords.ts';
+import { findWallet } from '../../wallet/walletStore.ts';
+import { unlockWallet } from '../../wallet/signer.ts';
+import { openStore } from '../openStore.ts';
+
+/** The ledger commands' work, apart from argument parsing and printing (src/cli/commands/ledger.ts, wallet.ts). */
+
+export async function withLedger<T>(dataDir: string, producerKey: Uint8Array | undefined, fn: (ledger: Ledger, store: BlockStore) => Promise<T> | T): Promise<T> {
+  const store = openStore(dataDir);
+  try {
+    const ledger = Ledger.open(store, producerKey === undefined ? {} : { producerKey });
+    return await fn(ledger, store);
+  } finally {
+    await store.close();
+  }
+}
+
+function toHex20(text: string): Hex20 {
+  return hexAddress(parseAddress(text));
+}
+
+export interface BalanceView {
+  address: string;
+  balance: string;
+  balanceUnits: string;
+  stake: string;
+  nonce: string;
+  rewards: string;
+  trustLevel: string;
+  known: boolean;
+}
+
+/** ADDR, or the data dir's only wallet when no address is given. */
+export async function balanceAction(dataDir: string, address: string | undefined): Promise<BalanceView> {
+  const addr = toHex20(address ?? (await findWallet(dataDir)).address);
+  return withLedger(dataDir, undefined, (ledger) => {
+    const stored = ledger.store.account(addr);
+    const acc = stored ?? EMPTY_ACCOUNT;
+    return {
+      address: displayAddress(addr),
+      balance: formatBly(acc.balance),
+      balanceUnits: acc.balance.toString(),
+      stake: formatBly(acc.stake),
+      nonce: acc.nonce.toString(),
+      rewards: formatBly(acc.rewards),
+      trustLevel: trustLevelOf(stored, ledger.params),
+      known: stored !== undefined,
+    };
+  });
+}
+
+export interface SendResult extends Omit<TxReceipt, 'from'> {
+  from: string;
+  to: string;
+  amount: string;
+}
+
+/** Signs a Transfer with the wallet and commits it in a block this node authors (local ledger). */
+export async function sendAction(dataDir: string, to: string, amount: string, from: string | undefined): Promise<SendResult> {
+  const dest = toHex20(to);
+  const units = parseBly(amount);
+  const wallet = await unlockWallet(dataDir, from === undefined ? {} : { address: from });
+  try {
+    const sender = hexAddress(wallet.address);
+    return await withLedger(dataDir, wallet.privateKey, async (ledger) => {
+      const nonce = ledger.store.account(sender)?.nonce ?? 0n;
+      const tx = signTx('Transfer', { from: sender, to: dest, amount: units, nonce }, ledgerDomain(ledger.params.chainId), wallet.privateKey);
+      const receipt = await ledger.submit(tx);
+      return { ...receipt, from: formatAddress(wallet.address), to: formatAddress(parseAddress(to)), amount: formatBly(units) };
+    });
+  } finally {
+    wallet.privateKey.fill(0);
+  }
+}
+
+/** tiny and devnet only: a Grant from the treasury signed by the public genesis authority key. */
+export async function faucetAction(dataDir: string, to: string, amount: string): Promise<TxReceipt> {
+  const dest = toHex20(to);
+  const units = parseBly(amount);
+  return withLedger(dataDir, GENESIS_PRIVATE_KEY, async (ledger) => {
+    const authority = ledger.params.authorities[0];
+    if (authority === undefined) throw new BlyanError('LEDGER_NOT_AUTHORIZED', 'this network has no ledger authority');
+    const nonce = ledger.store.account(authority)?.nonce ?? 0n;
+    const tx = signTx('Grant', { from: authority, to: dest, amount: units, nonce }, ledgerDomain(ledger.params.chainId), GENESIS_PRIVATE_KEY);
+    return ledger.submit(tx);
+  });
+}
+
+export async function historyAction(dataDir: string, address: string, limit: number): Promise<Record<string, unknown>[]> {
+  const addr = toHex20(address);
+  return withLedger(dataDir, undefined, (ledger) => {
+    const rows = ledger.store.history(addr, limit);
+    if (rows.length === 0 && ledger.store.account(addr) === undefined) {
+      throw new BlyanError('LEDGER_UNKNOWN_ACCOUNT', `${formatAddress(parseAddress(address))} has no account on this ledger`, { account: addr });
+    }
+    return rows.map((p) => ({ ...postingView(p), amountBly: formatBly(p.amount), direction: p.to === addr ? 'in' : 'out' }));
+  });
+}
+
+export async function auditAction(dataDir: string): Promise<AuditReport> {
+  return withLedger(dataDir, undefined, (ledger, store) => auditLedger(store, ledger.store));
+}
+
+export interface RewardPayout {
+  deltaBlock: string;
+  miner: string;
+  improvementPpm: string;
+  amount: string;
+  status: 'paid' | 'already-paid' | 'refused';
+  error?: string;
+}
+
+/**
+ * tiny/devnet only: pays every reward record of the learning loop (accepted deltas) not yet paid, with
+ * DeltaReward transactions signed by the public genesis authority. A refused payout (e.g. an exhausted
+ * reward pool, or an improvement too small to earn anything) is reported and the others still go through.
+ */
+export async function payRewardsAction(dataDir: string): Promise<RewardPayout[]> {
+  return withLedger(dataDir, GENESIS_PRIVATE_KEY, async (ledger, store) => {
+    const authority = ledger.params.authorities[0];
+    if (authority === undefined) throw new BlyanError('LEDGER_NOT_AUTHORIZED', 'this network has no ledger authority');
+    let nonce = ledger.store.account(authority)?.nonce ?? 0n;
+    const out: RewardPayout[] = [];
+    const pending: Promise<void>[] = [];
+    for (const learning of new RewardRecords(store).list()) {
+      const r = fromLearningRecord(learning);
+      const row: RewardPayout = { deltaBlock: r.deltaBlock, miner: r.miner, improvementPpm: r.improvementPpm.toString(), amount: formatBly(deltaRewardAmount(r.improvementPpm, ledger.params)), status: 'paid' };
+      out.push(row);
+      if (ledger.store.rewardPaid(deltaRewardKey(r))) {
+        row.status = 'already-paid';
+        continue;
+      }
+      const tx = signTx('DeltaReward', deltaRewardMessage(r, authority, nonce++), ledgerDomain(ledger.params.chainId), GENESIS_PRIVATE_KEY);
+      pending.push(
+        ledger.submit(tx, { idempotencyKey: deltaRewardKey(r) }).then(
+          () => undefined,
+          (err: unknown) => {
+            row.status = 'refused';
+            row.error = err instanceof BlyanError ? `${err.code}: ${err.message}` : String(err);
+          },
+        ),
+      );
+    }
+    await Promise.all(pending);
+    return out;
+  });
+}

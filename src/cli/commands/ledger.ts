@@ -1,0 +1,77 @@
+import type { Command } from 'commander';
+import { BlyanError } from '../../errors.ts';
+import { formatBly } from '../../ledger/amount.ts';
+import { displayAddress, type Hex20 } from '../../ledger/systemAccounts.ts';
+import { auditAction, faucetAction, historyAction, payRewardsAction } from '../actions/ledgerActions.ts';
+import { resolveDataDir } from '../dataDir.ts';
+import { note, printJson, printLine } from '../output.ts';
+
+/** `blyan ledger history|audit|faucet` (docs/ledger.md). Balances and transfers are under `blyan wallet`. */
+interface Opts {
+  data?: string;
+  json?: boolean;
+}
+const DATA_HELP = 'data directory (default: $BLYAN_DATA or ~/.blyan)';
+
+function parseLimit(text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1 || n > 100_000) throw new BlyanError('BAD_ARGUMENT', `--limit must be 1 … 100000, got "${text}"`);
+  return n;
+}
+
+export function registerLedgerCommands(program: Command): void {
+  const ledger = program.command('ledger').description('the BLY ledger on chain C: history, audit, devnet faucet and reward payouts');
+
+  ledger
+    .command('history')
+    .description('postings that moved BLY in or out of an address, newest first')
+    .argument('<address>', '0x address')
+    .option('--limit <n>', 'at most this many postings', '50')
+    .option('--data <dir>', DATA_HELP)
+    .option('--json', 'print the postings as JSON')
+    .action(async (address: string, opts: Opts & { limit: string }) => {
+      const rows = await historyAction(resolveDataDir(opts.data), address, parseLimit(opts.limit));
+      if (opts.json === true) return printJson(rows);
+      for (const r of rows) {
+        const other = r.direction === 'in' ? `from ${displayAddress(r.from as Hex20)}` : `to ${displayAddress(r.to as Hex20)}`;
+        printLine(`C:${r.block}/${r.seq}  ${r.time as string}  ${String(r.kind).padEnd(16)} ${r.direction === 'in' ? '+' : '-'}${r.amountBly as string} BLY  ${other}`);
+      }
+    });
+
+  ledger
+    .command('audit')
+    .description('recompute every balance from C:0 and prove debits = credits and that the stored state matches')
+    .option('--data <dir>', DATA_HELP)
+    .option('--json', 'print the audit report as JSON')
+    .action(async (opts: Opts) => {
+      const report = await auditAction(resolveDataDir(opts.data));
+      if (opts.json === true) return printJson(report);
+      printLine(`ledger audit passed: C:0 … C:${report.height}, ${report.transactions} transactions, ${report.postings} postings, ${report.accounts} accounts (${report.ms} ms)`);
+      printLine(`debits = credits = ${formatBly(BigInt(report.debits))} BLY; supply ${formatBly(BigInt(report.supply))} BLY; burned ${formatBly(BigInt(report.burned))} BLY`);
+    });
+
+  ledger
+    .command('faucet')
+    .description('tiny/devnet only: grant BLY from the treasury (signed with the public genesis authority key)')
+    .argument('<to>', '0x address')
+    .argument('<amount>', 'BLY, a decimal such as 10 or 0.5')
+    .option('--data <dir>', DATA_HELP)
+    .option('--json', 'print the receipt as JSON')
+    .action(async (to: string, amount: string, opts: Opts) => {
+      const receipt = await faucetAction(resolveDataDir(opts.data), to, amount);
+      if (opts.json === true) return printJson(receipt);
+      printLine(`granted ${amount} BLY in block C:${receipt.block} (tx ${receipt.txId})`);
+    });
+
+  ledger
+    .command('pay-rewards')
+    .description('tiny/devnet only: pay the unpaid reward records of accepted deltas (signed with the public genesis authority key)')
+    .option('--data <dir>', DATA_HELP)
+    .option('--json', 'print one row per reward record as JSON')
+    .action(async (opts: Opts) => {
+      const rows = await payRewardsAction(resolveDataDir(opts.data));
+      if (opts.json === true) return printJson(rows);
+      if (rows.length === 0) note('no reward records: nothing to pay');
+      for (const r of rows) printLine(`${r.deltaBlock}  ${r.miner}  ${r.amount} BLY  ${r.status}${r.error === undefined ? '' : ` (${r.error})`}`);
+    });
+}
