@@ -6,6 +6,10 @@ import { registerUpCommand } from './commands/up.ts';
 import { registerWalletCommands } from './commands/wallet.ts';
 import { registerModelCommands } from './commands/model.ts';
 import { registerChatCommand } from './commands/chat.ts';
+import { registerLedgerCommands } from './commands/ledger.ts';
+import { registerTrainCommand } from './commands/train.ts';
+import { registerDatasetCommands } from './commands/dataset.ts';
+import { registerMineCommand } from './commands/mine.ts';
 
 export function buildProgram(): Command {
   const program = new Command('blyan')
@@ -20,6 +24,10 @@ export function buildProgram(): Command {
   registerWalletCommands(program);
   registerModelCommands(program);
   registerChatCommand(program);
+  registerLedgerCommands(program);
+  registerTrainCommand(program);
+  registerDatasetCommands(program);
+  registerMineCommand(program);
   for (const cmd of allCommands(program)) cmd.exitOverride();
   return program;
 }

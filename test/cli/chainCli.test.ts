@@ -99,7 +99,18 @@ test('up initialises a devnet data dir when there is none', () => {
   try {
     const s = blyanJson<Summary & { preset: string }>(['up', '--data', dir]);
     assert.equal(s.preset, 'devnet');
-    assert.deepEqual(s.chains.map((c) => c.height), [1, 0, 1, 1]);
+    // Genesis blocks plus the shipped model (assets/devnet-model.car): its meta block on A, 43 components on B
+    // (embed, 4 × (attention, router, 8 experts), head, tokenizer) and the tinyshakespeare dataset on D.
+    assert.deepEqual(s.chains.map((c) => c.height), [2, 43, 1, 2]);
+    const models = blyanJson<{ name: string; tokenizer: boolean }[]>(['model', 'list', '--data', dir]);
+    assert.deepEqual(models.map((m) => [m.name, m.tokenizer]), [['char-moe', true]]);
+    const bare = tempDir();
+    try {
+      const empty = blyanJson<Summary>(['init', '--empty', '--data', bare.dir]);
+      assert.deepEqual(empty.chains.map((c) => c.height), [1, 0, 1, 1]);
+    } finally {
+      bare.cleanup();
+    }
     const again = blyan(['up', '--data', dir]);
     assert.equal(again.code, 0);
     assert.match(again.stdout, /blyan-devnet/);

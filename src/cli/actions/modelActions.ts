@@ -1,4 +1,12 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import type { BlockStore } from '../../chain/store.ts';
+import { readDataset, resolveDataset } from '../../datasets/registry.ts';
 import { generate } from '../../engine/generate.ts';
+import type { ValidationSpec } from '../../engine/modelMeta.ts';
+import { validationWindows } from '../../learning/validationWindows.ts';
+import type { ImportFlags } from '../commands/model.ts';
 import { exportCheckpoint } from '../../engine/export/exportCheckpoint.ts';
 import { importCheckpoint } from '../../engine/import/importCheckpoint.ts';
 import { listModels, resolveModel } from '../../engine/modelRegistry.ts';
@@ -19,15 +27,17 @@ function toArray(logits: Float32Array, rows: number, vocab: number): number[][] 
   return Array.from({ length: rows }, (_, r) => Array.from(logits.subarray(r * vocab, (r + 1) * vocab)));
 }
 
-export async function importAction(dir: string, opts: { name?: string; address?: string; data?: string; json?: boolean }): Promise<void> {
+export async function importAction(dir: string, opts: ImportFlags): Promise<void> {
       const dataDir = resolveDataDir(opts.data);
       const store = openStore(dataDir);
       try {
+        const validation = opts.validationDataset === undefined ? undefined : validationSpecFor(store, dir, opts);
         const wallet = await unlockWallet(dataDir, opts.address === undefined ? {} : { address: opts.address });
         let bar: ReturnType<typeof progressBar> | undefined;
         const summary = importCheckpoint(store, dir, {
           privateKey: wallet.privateKey,
           ...(opts.name === undefined ? {} : { name: opts.name }),
+          ...(validation === undefined ? {} : { validation }),
           onProgress: (done, total) => {
             bar ??= progressBar('importing', total, { quiet: opts.json === true, unit: 'components' });
             bar.update(done);
@@ -119,4 +129,35 @@ export async function exportAction(dir: string, opts: { model?: string; data?: s
       } finally {
         await store.close();
       }
+}
+
+const DECIMAL = /^(0|[1-9]\d*)(\.\d+)?$/;
+
+/** The meta block's validation set from the import flags: windows over the last 10% of the dataset's tokens. */
+function validationSpecFor(store: BlockStore, dir: string, opts: ImportFlags): ValidationSpec {
+  const entry = resolveDataset(store, opts.validationDataset as string);
+  const tokFile = join(dir, 'tokenizer.json');
+  if (!existsSync(tokFile)) {
+    throw new BlyanError('BAD_ARGUMENT', `--validation-dataset needs the checkpoint's tokenizer.json to cut the dataset into tokens; ${dir} has none`);
+  }
+  const cfgFile = join(dir, 'tokenizer_config.json');
+  const tok = new Tokenizer(JSON.parse(readFileSync(tokFile, 'utf8')) as never, (existsSync(cfgFile) ? JSON.parse(readFileSync(cfgFile, 'utf8')) : {}) as never);
+  const { content } = readDataset(store, entry.id);
+  const tokens = tok.encode(new TextDecoder('utf-8', { fatal: false }).decode(content)).ids.length;
+  const hf = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { max_position_embeddings?: unknown };
+  const maxPos = typeof hf.max_position_embeddings === 'number' ? hf.max_position_embeddings : 129;
+  const windows = parsePositiveInt(opts.validationWindows, '--validation-windows', 64);
+  const context = parsePositiveInt(opts.validationContext, '--validation-context', Math.min(128, maxPos - 1));
+  for (const [flag, v] of [['--delta', opts.delta ?? '0.0005'], ['--delta-norm-limit', opts.deltaNormLimit ?? '16']] as const) {
+    if (!DECIMAL.test(v) || Number(v) <= 0) throw new BlyanError('BAD_ARGUMENT', `${flag} must be a positive decimal number like 0.0005, got "${v}"`);
+  }
+  return {
+    dataset: entry.idHex,
+    offsets: validationWindows(tokens, windows, context),
+    batchSize: Math.min(32, windows),
+    context,
+    delta: opts.delta ?? '0.0005',
+    deltaNormLimit: opts.deltaNormLimit ?? '16',
+    tokenizer: 'model',
+  };
 }

@@ -5,6 +5,18 @@ import { addSamplingOptions, type SamplingFlags } from '../samplingFlags.ts';
 // Engine code loads only when a model command runs, so `blyan wallet …` and friends start fast.
 const actions = () => import('../actions/modelActions.ts');
 
+export interface ImportFlags {
+  name?: string;
+  address?: string;
+  data?: string;
+  json?: boolean;
+  validationDataset?: string;
+  validationWindows?: string;
+  validationContext?: string;
+  delta?: string;
+  deltaNormLimit?: string;
+}
+
 const DATA = ['--data <dir>', 'data directory (default $BLYAN_DATA or ~/.blyan)'] as const;
 const MODEL = ['--model <name|hash>', 'which model (may be left out when only one is imported)'] as const;
 const CACHE = ['--cache-mb <n>', 'expert cache budget in MiB (default 2048)'] as const;
@@ -17,9 +29,14 @@ export function registerModelCommands(program: Command): void {
     .argument('<dir>', 'checkpoint directory')
     .option('--name <name>', 'model name (default: the directory name)')
     .option('--address <addr>', 'wallet that signs the blocks (when the data dir has several)')
+    .option('--validation-dataset <id>', 'dataset (chain D hash, D:N or name) whose last 10% is the validation set miners must improve (enables mining)')
+    .option('--validation-windows <n>', 'validation windows of --validation-context tokens', '64')
+    .option('--validation-context <n>', 'tokens per validation window (default: min(128, the model context − 1))')
+    .option('--delta <x>', 'δ: the validation-loss drop a delta must bring to be accepted', '0.0005')
+    .option('--delta-norm-limit <x>', 'largest accepted L2 norm of a delta', '16')
     .option(...DATA)
     .option('--json', 'print a JSON summary')
-    .action(async (dir: string, opts: { name?: string; address?: string; data?: string; json?: boolean }) => {
+    .action(async (dir: string, opts: ImportFlags) => {
       await (await actions()).importAction(dir, opts);
     });
 

@@ -4,6 +4,7 @@ import { chainSummary, formatSummary } from '../chainSummary.ts';
 import { resolveDataDir } from '../dataDir.ts';
 import { initStore, openStore, readDataDirConfig } from '../openStore.ts';
 import { note, printJson, printLine } from '../output.ts';
+import { installShippedModel } from '../shippedModel.ts';
 
 /**
  * `blyan up`: bring this machine's node up. Today that means: make sure the data dir holds the devnet
@@ -18,8 +19,10 @@ export function registerUpCommand(program: Command): void {
     .option('--json', 'print the chain summary as JSON')
     .action(async (opts: { data?: string; json?: boolean }) => {
       const dataDir = resolveDataDir(opts.data);
-      const store = readDataDirConfig(dataDir) === undefined ? initStore(dataDir, DEVNET).store : openStore(dataDir);
+      const fresh = readDataDirConfig(dataDir) === undefined;
+      const store = fresh ? initStore(dataDir, DEVNET).store : openStore(dataDir);
       try {
+        if (fresh) await installShippedModel(store);
         const summary = chainSummary(store, dataDir);
         if (opts.json === true) printJson(summary);
         else {
