@@ -3,10 +3,11 @@
 import { benchChain } from './chain.bench.ts';
 import { benchEngine } from './engine.bench.ts';
 import { benchGemm } from './gemm.bench.ts';
+import { benchKernels } from './kernels.bench.ts';
 import { benchLedger } from './ledger.bench.ts';
 import { benchTrain } from './train.bench.ts';
 
-const benches: Record<string, () => Promise<Record<string, unknown>>> = { chain: benchChain, engine: () => benchEngine(), gemm: benchGemm, ledger: benchLedger, train: () => benchTrain() };
+const benches: Record<string, () => Promise<Record<string, unknown>>> = { chain: benchChain, engine: () => benchEngine(), kernels: () => benchKernels(), gemm: benchGemm, ledger: benchLedger, train: () => benchTrain() };
 const only = process.argv.slice(2);
 for (const [name, run] of Object.entries(benches)) {
   if (only.length > 0 && !only.includes(name)) continue;
