@@ -6,8 +6,9 @@ import { benchGemm } from './gemm.bench.ts';
 import { benchKernels } from './kernels.bench.ts';
 import { benchLedger } from './ledger.bench.ts';
 import { benchTrain } from './train.bench.ts';
+import { benchValidate } from './validate.bench.ts';
 
-const benches: Record<string, () => Promise<Record<string, unknown>>> = { chain: benchChain, engine: () => benchEngine(), kernels: () => benchKernels(), gemm: benchGemm, ledger: benchLedger, train: () => benchTrain() };
+const benches: Record<string, () => Promise<Record<string, unknown>>> = { chain: benchChain, engine: () => benchEngine(), kernels: () => benchKernels(), gemm: benchGemm, ledger: benchLedger, train: () => benchTrain(), validate: () => benchValidate() };
 const only = process.argv.slice(2);
 for (const [name, run] of Object.entries(benches)) {
   if (only.length > 0 && !only.includes(name)) continue;

@@ -12,7 +12,7 @@ import { addBias, addInPlace, clampInPlace, rmsNorm } from '../engine/ops.ts';
 import { asMatrix, asVector, readRow } from '../engine/weights.ts';
 import { BlyanError } from '../errors.ts';
 import { crossEntropy32, f32Hex } from './evaluateLoss.ts';
-import { attendWindow, CanonicalRope, routeCanonical, sigmoid32 } from './evaluateOps.ts';
+import { CanonicalAttention, CanonicalRope, routeCanonical, sigmoid32 } from './evaluateOps.ts';
 
 const fr = Math.fround;
 
@@ -80,6 +80,7 @@ export async function evaluate(input: EvaluateInput): Promise<LossResult> {
     return p;
   };
   const rope = new CanonicalRope(c.headDim, c.ropeTheta, T);
+  const attention = new CanonicalAttention(T, c.numHeads, c.numKvHeads, c.headDim);
   const reuse = input.prefix;
   const cached = reuse === undefined ? undefined : reuse.cache.get(reuse.key);
   const saved: Float32Array[] = [];
@@ -105,7 +106,7 @@ export async function evaluate(input: EvaluateInput): Promise<LossResult> {
     }
     for (let l = first; l < c.numLayers; l++) {
       if (reuse !== undefined && cached === undefined && l === reuse.layer) saved.push(x.slice());
-      await layerForward(input, load, rope, l, x, windows.length);
+      await layerForward(input, load, rope, attention, l, x, windows.length);
     }
     // head and loss, one window at a time (T × vocab logits)
     const H = c.hiddenSize;
@@ -167,6 +168,7 @@ async function layerForward(
   input: EvaluateInput,
   load: (name: string) => Promise<ComponentWeights>,
   rope: CanonicalRope,
+  attention: CanonicalAttention,
   l: number,
   x: Float32Array,
   windows: number,
@@ -205,15 +207,12 @@ async function layerForward(
   }
   const attnOut = new Float32Array(N * qDim);
   for (let w = 0; w < windows; w++) {
-    attendWindow(
+    attention.attend(
+      k,
       attnOut.subarray(w * T * qDim, (w + 1) * T * qDim),
       q.subarray(w * T * qDim, (w + 1) * T * qDim),
       kk.subarray(w * T * kvDim, (w + 1) * T * kvDim),
       v.subarray(w * T * kvDim, (w + 1) * T * kvDim),
-      T,
-      c.numHeads,
-      c.numKvHeads,
-      c.headDim,
     );
   }
   const o = new Float32Array(N * H);

@@ -5,6 +5,7 @@
  * "Determinism", lists every step.
  */
 import { exp32 } from '../engine/kernels/f32math.ts';
+import type { Kernels, WeightMatrix } from '../engine/kernels/types.ts';
 import { cosSin64, pow64 } from './evaluateMath.ts';
 
 const fr = Math.fround;
@@ -53,40 +54,88 @@ export class CanonicalRope {
 }
 
 /**
- * Causal grouped-query attention over one window of T tokens (positions 0 … T−1). q: [T, heads·d],
- * k, v: [T, kvHeads·d], out: [T, heads·d]. score = round32(dot · round32(1/√d)), dot a left-to-right f32 sum;
- * w = round32(exp32(score − max) / Σ), Σ a left-to-right f32 sum; out = left-to-right f32 sum of w·v.
+ * Causal grouped-query attention over one window of T tokens (positions 0 … T−1), with both matrix products
+ * in the kernels' canonical dot product (docs/kernels.md: 32 lane sums in column order, then fold32).
+ * q: [T, heads·d], k, v: [T, kvHeads·d], out: [T, heads·d]. For each head (kv head kvh = ⌊head / group⌋):
+ *   dot[t, p]  = canonical dot of k[p] and q[t] over the head's d columns (p ≤ t used);
+ *   score      = round32(dot · round32(1/√d)); e = exp32(round32(score − max_p≤t score)); Σ = left-to-right
+ *                f32 sum of e over p = 0 … t; w[t, p] = round32(e / Σ) for p ≤ t and +0 for p > t;
+ *   out[t, i]  = canonical dot of w[t, 0 … T−1] and v[0 … T−1, i] (all T positions, the masked ones with
+ *                weight +0, which add ±0 to a lane and so leave it unchanged when v is finite).
+ * One instance per context length and head layout; its scratch buffers are reused, so one call at a time.
  */
-export function attendWindow(out: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, T: number, heads: number, kvHeads: number, d: number): void {
-  const qDim = heads * d;
-  const kvDim = kvHeads * d;
-  const group = heads / kvHeads;
-  const scale = fr(1 / Math.sqrt(d));
-  const scores = new Float32Array(T);
-  for (let t = 0; t < T; t++) {
-    for (let h = 0; h < heads; h++) {
-      const kvh = Math.floor(h / group);
-      const qo = t * qDim + h * d;
-      let max = Number.NEGATIVE_INFINITY;
-      for (let p = 0; p <= t; p++) {
-        const ko = p * kvDim + kvh * d;
-        let dot = 0;
-        for (let i = 0; i < d; i++) dot = fr(dot + fr((q[qo + i] as number) * (k[ko + i] as number)));
-        const s = fr(dot * scale);
-        scores[p] = s;
-        if (s > max) max = s;
+export class CanonicalAttention {
+  private readonly group: number;
+  private readonly scale: number;
+  private readonly kh: Float32Array;
+  private readonly vt: Float32Array;
+  private readonly qg: Float32Array;
+  private readonly p: Float32Array;
+  private readonly og: Float32Array;
+  private readonly kMat: WeightMatrix;
+  private readonly vMat: WeightMatrix;
+
+  constructor(
+    readonly T: number,
+    readonly heads: number,
+    readonly kvHeads: number,
+    readonly d: number,
+  ) {
+    this.group = heads / kvHeads;
+    this.scale = fr(1 / Math.sqrt(d));
+    this.kh = new Float32Array(T * d);
+    this.vt = new Float32Array(d * T);
+    this.qg = new Float32Array(this.group * T * d);
+    this.p = new Float32Array(this.group * T * T);
+    this.og = new Float32Array(this.group * T * d);
+    const bytes = (a: Float32Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    // Scratch matrices: their bytes change every call (transient: the wasm kernels must not cache them).
+    this.kMat = { dtype: 'f32', rows: T, cols: d, data: bytes(this.kh), transient: true };
+    this.vMat = { dtype: 'f32', rows: d, cols: T, data: bytes(this.vt), transient: true };
+  }
+
+  /** Attention of one window: writes out [T, heads·d]. */
+  attend(kernels: Kernels, out: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array): void {
+    const { T, heads, kvHeads, d, group, scale, kh, vt, qg, p: probs, og } = this;
+    const qDim = heads * d;
+    const kvDim = kvHeads * d;
+    for (let kvh = 0; kvh < kvHeads; kvh++) {
+      for (let t = 0; t < T; t++) {
+        const src = t * kvDim + kvh * d;
+        for (let i = 0; i < d; i++) {
+          kh[t * d + i] = k[src + i] as number;
+          vt[i * T + t] = v[src + i] as number;
+        }
       }
-      let sum = 0;
-      for (let p = 0; p <= t; p++) {
-        const e = exp32(fr((scores[p] as number) - max));
-        scores[p] = e;
-        sum = fr(sum + e);
+      for (let g = 0; g < group; g++) {
+        const h = kvh * group + g;
+        for (let t = 0; t < T; t++) qg.set(q.subarray(t * qDim + h * d, t * qDim + h * d + d), (g * T + t) * d);
       }
-      for (let i = 0; i < d; i++) out[qo + i] = 0;
-      for (let p = 0; p <= t; p++) {
-        const w = fr((scores[p] as number) / sum);
-        const vo = p * kvDim + kvh * d;
-        for (let i = 0; i < d; i++) out[qo + i] = fr((out[qo + i] as number) + fr(w * (v[vo + i] as number)));
+      // dot[g·T + t, p] = canonical dot(k[p], q_head[t]): the group's heads share the keys, so one call.
+      kernels.matmul(probs, this.kMat, qg, group * T);
+      for (let row = 0; row < group * T; row++) {
+        const t = row % T;
+        const o = row * T;
+        let max = Number.NEGATIVE_INFINITY;
+        for (let j = 0; j <= t; j++) {
+          const s = fr((probs[o + j] as number) * scale);
+          probs[o + j] = s;
+          if (s > max) max = s;
+        }
+        let sum = 0;
+        for (let j = 0; j <= t; j++) {
+          const e = exp32(fr((probs[o + j] as number) - max));
+          probs[o + j] = e;
+          sum = fr(sum + e);
+        }
+        for (let j = 0; j <= t; j++) probs[o + j] = fr((probs[o + j] as number) / sum);
+        probs.fill(0, o + t + 1, o + T);
+      }
+      // out_head[t, i] = canonical dot(w[t, :], v[:, i]) over all T positions (+0 weights past t).
+      kernels.matmul(og, this.vMat, probs, group * T);
+      for (let g = 0; g < group; g++) {
+        const h = kvh * group + g;
+        for (let t = 0; t < T; t++) out.set(og.subarray((g * T + t) * d, (g * T + t + 1) * d), t * qDim + h * d);
       }
     }
   }

@@ -521,6 +521,27 @@ describe('wasm weight cache', () => {
       await k.close();
     }
   });
+
+  it('never serves a transient (scratch) matrix from the cache', async (t) => {
+    const k = await WasmKernels.create({ threads: 2 });
+    if (k === null) return t.skip(`wasm kernels not built: ${wasmLoadError()}`);
+    try {
+      const scratch = new Float32Array(64 * 96);
+      const w: WeightMatrix = { dtype: 'f32', rows: 64, cols: 96, data: new Uint8Array(scratch.buffer), transient: true };
+      const x = randomVector(96 * 3, 4);
+      for (let round = 0; round < 3; round++) {
+        scratch.set(randomVector(64 * 96, 10 + round));
+        const got = new Float32Array(64 * 3);
+        const want = new Float32Array(64 * 3);
+        k.matmul(got, w, x, 3);
+        oracle.matmul(want, w, x, 3);
+        assertSameBits(got, want, `round ${round}`);
+        assert.equal(k.cache.cachedBytes, 0, 'a transient matrix is dropped after its call');
+      }
+    } finally {
+      await k.close();
+    }
+  });
 });
 
 describe('life cycle', () => {

@@ -32,6 +32,11 @@ export interface WeightMatrix {
   readonly data: Uint8Array;
   /** int8 only: one f32 scale per row (rows values) */
   readonly scales?: Float32Array;
+  /**
+   * A scratch matrix (e.g. attention keys of one window) whose bytes may change between calls: the wasm
+   * kernels copy it for the call only and do not keep it in their weight cache. Results do not depend on it.
+   */
+  readonly transient?: boolean;
 }
 
 export type KernelsName = 'native' | 'wasm' | 'js';

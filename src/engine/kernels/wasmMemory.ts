@@ -153,7 +153,8 @@ export class WeightCache {
   /** The matrix in wasm memory, pinned until unpin(): { data offset, scales offset (0 if none) }. */
   pin(w: WeightMatrix): { data: number; scales: number } {
     let found = this.entries.get(w.data);
-    if (found !== undefined && (found.dtype !== w.dtype || found.rows !== w.rows || found.cols !== w.cols || found.scalesRef !== w.scales) && found.pins === 0) {
+    // A transient matrix is reused only while pinned (the same scratch twice in one call): its bytes are current.
+    if (found !== undefined && (w.transient === true || found.dtype !== w.dtype || found.rows !== w.rows || found.cols !== w.cols || found.scalesRef !== w.scales) && found.pins === 0) {
       this.drop(w.data, found); // the same bytes seen as another matrix: start over
       found = undefined;
     }
@@ -194,6 +195,7 @@ export class WeightCache {
   unpin(w: WeightMatrix): void {
     const e = this.entries.get(w.data);
     if (e !== undefined && e.pins > 0) e.pins--;
+    if (e !== undefined && e.pins === 0 && w.transient === true) this.drop(w.data, e); // scratch: never reused
   }
 
   private drop(key: Uint8Array, e: Entry): void {
