@@ -97,7 +97,7 @@ test('--help works on every command', () => {
 test('up initialises a devnet data dir when there is none', () => {
   const { dir, cleanup } = tempDir();
   try {
-    const s = blyanJson<Summary & { preset: string }>(['up', '--data', dir]);
+    const s = blyanJson<Summary & { preset: string }>(['up', '--once', '--data', dir]);
     assert.equal(s.preset, 'devnet');
     // Genesis blocks plus the shipped model (assets/devnet-model.car): its meta block on A, 43 components on B
     // (embed, 4 × (attention, router, 8 experts), head, tokenizer) and the tinyshakespeare dataset on D.
@@ -111,7 +111,7 @@ test('up initialises a devnet data dir when there is none', () => {
     } finally {
       bare.cleanup();
     }
-    const again = blyan(['up', '--data', dir]);
+    const again = blyan(['up', '--once', '--data', dir]);
     assert.equal(again.code, 0);
     assert.match(again.stdout, /blyan-devnet/);
   } finally {

@@ -1,36 +1,67 @@
 import type { Command } from 'commander';
 import { DEVNET } from '../../chain/presets.ts';
+import { loadNodeConfig, type NodeFlags } from '../../node/config.ts';
 import { chainSummary, formatSummary } from '../chainSummary.ts';
-import { resolveDataDir } from '../dataDir.ts';
 import { initStore, openStore, readDataDirConfig } from '../openStore.ts';
 import { note, printJson, printLine } from '../output.ts';
 import { installShippedModel } from '../shippedModel.ts';
 
+interface UpFlags extends NodeFlags {
+  json?: boolean;
+  once?: boolean;
+}
+
+/** Creates the devnet (with its shipped model) in a data dir that holds no chain yet. */
+async function ensureDataDir(dataDir: string): Promise<void> {
+  if (readDataDirConfig(dataDir) !== undefined) return;
+  const { store } = initStore(dataDir, DEVNET);
+  try {
+    await installShippedModel(store);
+  } finally {
+    await store.close();
+  }
+}
+
 /**
- * `blyan up`: bring this machine's node up. Today that means: make sure the data dir holds the devnet
- * (or the network it was initialised with), check it opens, and print where the chain stands.
- * The HTTP API, web UI and P2P roles attach here as they land.
+ * `blyan up`: bring this machine's node up: make sure the data dir holds the devnet (or the network it
+ * was initialised with), then serve the HTTP API until SIGINT/SIGTERM. `--once` prints where the chain
+ * stands and exits instead.
  */
 export function registerUpCommand(program: Command): void {
   program
     .command('up')
-    .description('initialise the data dir if needed (devnet) and print the chain summary')
+    .description('initialise the data dir if needed (devnet) and run the node: HTTP API on 127.0.0.1:7777')
     .option('--data <dir>', 'data directory (default $BLYAN_DATA or ~/.blyan)')
-    .option('--json', 'print the chain summary as JSON')
-    .action(async (opts: { data?: string; json?: boolean }) => {
-      const dataDir = resolveDataDir(opts.data);
-      const fresh = readDataDirConfig(dataDir) === undefined;
-      const store = fresh ? initStore(dataDir, DEVNET).store : openStore(dataDir);
-      try {
-        if (fresh) await installShippedModel(store);
-        const summary = chainSummary(store, dataDir);
+    .option('--host <host>', 'address to listen on (default $BLYAN_HOST or 127.0.0.1)')
+    .option('--port <port>', 'port to listen on, 0 for any free one (default $BLYAN_PORT or 7777)')
+    .option('--role <role>', 'node role: full (default $BLYAN_ROLE or full)')
+    .option('--config <file>', 'JSON config file (default <data>/node.json when present)')
+    .option('--once', 'print the chain summary and exit instead of serving')
+    .option('--json', 'print JSON (the chain summary with --once; {url, …} when serving)')
+    .action(async (opts: UpFlags) => {
+      const config = loadNodeConfig(opts);
+      await ensureDataDir(config.dataDir);
+      if (opts.once === true) {
+        const store = openStore(config.dataDir);
+        const summary = chainSummary(store, config.dataDir);
+        await store.close();
         if (opts.json === true) printJson(summary);
         else {
           printLine(formatSummary(summary));
-          note('\nnext: `blyan chain list`, `blyan chain verify`, `blyan wallet new` (see --help)');
+          note('\nnext: `blyan up` to serve, `blyan chain list`, `blyan wallet new` (see --help)');
         }
-      } finally {
-        await store.close();
+        return;
       }
+      const { BlyanNode } = await import('../../node/node.ts');
+      const node = await BlyanNode.start(config);
+      const stopped = node.untilSignal();
+      const summary = chainSummary(node.store, config.dataDir);
+      if (opts.json === true) printJson({ url: node.url, role: config.role, ...summary });
+      else {
+        printLine(formatSummary(summary));
+        printLine(`\nBlyan node (${config.role}) listening on ${node.url}  (Ctrl-C to stop)`);
+      }
+      await stopped;
+      note('node stopped');
     });
 }

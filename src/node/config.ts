@@ -1,0 +1,64 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { resolveDataDir } from '../cli/dataDir.ts';
+import { BlyanError } from '../errors.ts';
+
+/**
+ * The node's configuration. Each field comes from the first of: a command-line flag, an environment
+ * variable (BLYAN_PORT, BLYAN_HOST, BLYAN_ROLE, BLYAN_BODY_LIMIT, BLYAN_CACHE_MB), the config file
+ * (`--config FILE`, else `<data>/node.json` when present), the default. Every value is validated by zod.
+ */
+export const NodeConfig = z.strictObject({
+  dataDir: z.string().min(1),
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.coerce.number().int().min(0).max(65535).default(7777),
+  /** Only `full` for now; service, worker and seed come with the P2P layer. */
+  role: z.enum(['full']).default('full'),
+  /** Largest request body in bytes. */
+  bodyLimit: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  /** Expert cache budget of the engine, in MiB. */
+  cacheMb: z.coerce.number().int().min(1).max(1 << 20).default(2048),
+  /** Chat requests that may wait for the engine before new ones get 503. */
+  maxQueuedChats: z.coerce.number().int().min(0).max(1000).default(16),
+});
+export type NodeConfig = z.infer<typeof NodeConfig>;
+
+export interface NodeFlags {
+  data?: string | undefined;
+  host?: string | undefined;
+  port?: string | undefined;
+  role?: string | undefined;
+  config?: string | undefined;
+}
+
+const ENV_KEYS = { host: 'BLYAN_HOST', port: 'BLYAN_PORT', role: 'BLYAN_ROLE', bodyLimit: 'BLYAN_BODY_LIMIT', cacheMb: 'BLYAN_CACHE_MB' } as const;
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new BlyanError('BAD_ARGUMENT', `config file ${path} is not readable JSON: ${(err as Error).message}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new BlyanError('BAD_ARGUMENT', `config file ${path} must hold a JSON object`);
+  return raw as Record<string, unknown>;
+}
+
+function defined(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== ''));
+}
+
+export function loadNodeConfig(flags: NodeFlags, env: NodeJS.ProcessEnv = process.env): NodeConfig {
+  const dataDir = resolveDataDir(flags.data);
+  const filePath = flags.config !== undefined ? resolve(flags.config) : join(dataDir, 'node.json');
+  const file = flags.config !== undefined || existsSync(filePath) ? readConfigFile(filePath) : {};
+  const fromEnv = defined(Object.fromEntries(Object.entries(ENV_KEYS).map(([k, name]) => [k, env[name]])));
+  const fromFlags = defined({ host: flags.host, port: flags.port, role: flags.role });
+  const parsed = NodeConfig.safeParse({ ...file, ...fromEnv, ...fromFlags, dataDir });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new BlyanError('BAD_ARGUMENT', `node config: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}

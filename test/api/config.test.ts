@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { isBlyanError } from '../../src/errors.ts';
+import { loadNodeConfig } from '../../src/node/config.ts';
+import { StopText } from '../../src/node/stopText.ts';
+import { tempDir } from '../helpers/fixtures.ts';
+
+test('node config: flags beat env, env beats the file, the file beats defaults; bad values are BAD_ARGUMENT', () => {
+  const t = tempDir();
+  try {
+    assert.deepEqual(loadNodeConfig({ data: t.dir }, {}), { dataDir: t.dir, host: '127.0.0.1', port: 7777, role: 'full', bodyLimit: 1048576, cacheMb: 2048, maxQueuedChats: 16 });
+    writeFileSync(join(t.dir, 'node.json'), JSON.stringify({ port: 8000, host: '0.0.0.0', cacheMb: 64 }));
+    const fromFile = loadNodeConfig({ data: t.dir }, {});
+    assert.deepEqual([fromFile.port, fromFile.host, fromFile.cacheMb], [8000, '0.0.0.0', 64]);
+    const fromEnv = loadNodeConfig({ data: t.dir }, { BLYAN_PORT: '8001' });
+    assert.deepEqual([fromEnv.port, fromEnv.host], [8001, '0.0.0.0']);
+    assert.equal(loadNodeConfig({ data: t.dir, port: '8002' }, { BLYAN_PORT: '8001' }).port, 8002);
+    for (const bad of [{ port: '70000' }, { port: 'x' }, { role: 'seed' }]) {
+      assert.throws(() => loadNodeConfig({ data: t.dir, ...bad }, {}), (e) => isBlyanError(e, 'BAD_ARGUMENT'));
+    }
+    writeFileSync(join(t.dir, 'node.json'), JSON.stringify({ port: 1, typo: true }));
+    assert.throws(() => loadNodeConfig({ data: t.dir }, {}), (e) => isBlyanError(e, 'BAD_ARGUMENT'));
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('stop strings: never emitted, text held back only while it may start one', () => {
+  const s = new StopText(['END']);
+  assert.equal(s.feed('ab'), 'ab');
+  assert.equal(s.feed('abE'), '');
+  assert.equal(s.feed('abEx'), 'Ex');
+  assert.equal(s.feed('abExEN'), '');
+  assert.equal(s.feed('abExENDyy'), '');
+  assert.ok(s.stopped);
+  assert.equal(s.result, 'abEx');
+  const open = new StopText(['\n\n']);
+  assert.equal(open.feed('hi\n'), 'hi');
+  assert.equal(open.flush(), '\n');
+  assert.equal(open.result, 'hi\n');
+});

@@ -1,0 +1,35 @@
+import { join } from 'node:path';
+import { CharVocab } from '../../src/learning/charVocab.ts';
+import { exportCharMoeCheckpoint } from '../../src/learning/checkpointExport.ts';
+import { createParams, initParams } from '../../src/learning/params.ts';
+import { loadNodeConfig } from '../../src/node/config.ts';
+import { BlyanNode } from '../../src/node/node.ts';
+import { blyan, blyanJson } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/fixtures.ts';
+
+const ENV = { BLYAN_PASSPHRASE: 'api-test-passphrase' };
+export const TEXT = 'To be, or not to be, that is the question:\nWhether tis nobler in the mind to suffer\n';
+
+/**
+ * A `tiny` data dir holding a small untrained char-level MoE (2 layers × 4 experts, 64 positions)
+ * with its tokenizer, imported through the real CLI as a user would.
+ */
+export function tinyDataDir(): { data: string; cleanup: () => void } {
+  const t = tempDir('blyan-api-');
+  const data = join(t.dir, 'data');
+  blyanJson(['init', '--preset', 'tiny', '--data', data]);
+  const w = blyan(['wallet', 'new', '--light-kdf', '--data', data], ENV);
+  if (w.code !== 0) throw new Error(w.stderr);
+  const vocab = CharVocab.fromText(TEXT);
+  const params = createParams({ vocab: vocab.size, dModel: 32, layers: 2, heads: 2, headDim: 16, experts: 4, topK: 2, hidden: 48, context: 32, ropeTheta: 10000, eps: 1e-5, auxCoef: 0.01 });
+  initParams(params, 3);
+  const ckpt = join(t.dir, 'ckpt');
+  exportCharMoeCheckpoint(params, ckpt, { vocab, maxPositions: 64 });
+  blyanJson(['import', ckpt, '--name', 'tiny-char', '--data', data], ENV);
+  return { data, cleanup: t.cleanup };
+}
+
+/** The node in this process on a free loopback port. */
+export async function startNode(data: string, extra: Record<string, string> = {}): Promise<BlyanNode> {
+  return BlyanNode.start(loadNodeConfig({ data, port: '0', host: '127.0.0.1' }, extra));
+}
