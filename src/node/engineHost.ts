@@ -1,3 +1,4 @@
+import { toHex } from '../chain/hash.ts';
 import type { BlockStore } from '../chain/store.ts';
 import { loadKernels } from '../engine/kernels/index.ts';
 import type { Kernels } from '../engine/kernels/types.ts';
@@ -28,7 +29,7 @@ export interface EngineHostOptions {
  */
 export class EngineHost {
   private kernels: Promise<Kernels> | undefined;
-  private loaded: { idHex: string; model: Promise<LoadedModel>; warming: Promise<unknown> } | undefined;
+  private loaded: { key: string; model: Promise<LoadedModel>; warming: Promise<unknown> } | undefined;
   private readonly serial: Serial;
   private stopping = false;
 
@@ -47,7 +48,10 @@ export class EngineHost {
   }
 
   private load(entry: ModelEntry): Promise<LoadedModel> {
-    if (this.loaded?.idHex === entry.idHex) return this.loaded.model;
+    // Keyed by every component's current version: an accepted delta, snapshot or rollback (from this node or
+    // from another process on the same data dir) makes a new current version, and the next answer must use it.
+    const key = [entry.idHex, ...entry.meta.layout.map((c) => toHex(this.store.currentVersion(entry.id, c.name) ?? new Uint8Array(0)))].join('/');
+    if (this.loaded?.key === key) return this.loaded.model;
     // Only reached inside the serial queue, so no generation is using the previous model.
     this.kernels ??= loadKernels({});
     const source = lineageSource(this.store, entry);
@@ -66,7 +70,7 @@ export class EngineHost {
     model.catch(() => {
       if (this.loaded?.model === model) this.loaded = undefined;
     });
-    this.loaded = { idHex: entry.idHex, model, warming };
+    this.loaded = { key, model, warming };
     return model;
   }
 
