@@ -1,17 +1,13 @@
-import { checkSgemm, checkSgemmBatch } from './check.ts';
-import type { Gemm } from './types.ts';
+import { CheckedGemm } from './checkedGemm.ts';
 
 /** Plain-JS reference implementation of Gemm (slow; the oracle of the fast ones and the last fallback). */
-export class JsGemm implements Gemm {
+export class JsGemm extends CheckedGemm {
   readonly name = 'js' as const;
   readonly threads = 1;
 
-  sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: Float32Array, B: Float32Array, C: Float32Array, accumulate: boolean): void {
-    checkSgemm(transA, transB, M, N, K, A, B, C, accumulate);
-    product(transA, transB, M, N, K, A, 0, B, 0, C, 0, accumulate);
-  }
+  async close(): Promise<void> {}
 
-  sgemmBatch(
+  protected override run(
     count: number,
     transA: boolean,
     transB: boolean,
@@ -26,11 +22,8 @@ export class JsGemm implements Gemm {
     strideC: number,
     accumulate: boolean,
   ): void {
-    checkSgemmBatch(count, transA, transB, M, N, K, A, strideA, B, strideB, C, strideC, accumulate);
     for (let i = 0; i < count; i++) product(transA, transB, M, N, K, A, i * strideA, B, i * strideB, C, i * strideC, accumulate);
   }
-
-  async close(): Promise<void> {}
 }
 
 /** One product with A, B, C starting at element offsets a0, b0, c0; sums in float64, rounded once. */

@@ -7,8 +7,7 @@
 import { createRequire } from 'node:module';
 import { ADDON_PATH } from '../../engine/kernels/native.ts';
 import { BlyanError } from '../../errors.ts';
-import { checkSgemm, checkSgemmBatch } from './check.ts';
-import type { Gemm } from './types.ts';
+import { CheckedGemm } from './checkedGemm.ts';
 
 type Handle = object & { readonly __brand?: 'blyan_gemm' };
 
@@ -63,7 +62,7 @@ export interface NativeGemmOptions {
   readonly spinMicros?: number;
 }
 
-export class NativeGemm implements Gemm {
+export class NativeGemm extends CheckedGemm {
   readonly name = 'native' as const;
   readonly threads: number;
   /** The micro-kernel in use: 'avx512', 'avx2' or 'scalar'. */
@@ -74,6 +73,7 @@ export class NativeGemm implements Gemm {
     private readonly addon: GemmAddon,
     handle: Handle,
   ) {
+    super();
     this.handle = handle;
     const info = addon.gemmInfo(handle);
     this.threads = info.threads;
@@ -96,32 +96,8 @@ export class NativeGemm implements Gemm {
     return this.handle;
   }
 
-  sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: Float32Array, B: Float32Array, C: Float32Array, accumulate: boolean): void {
-    checkSgemm(transA, transB, M, N, K, A, B, C, accumulate);
-    this.run(1, transA, transB, M, N, K, A, 0, B, 0, C, 0, accumulate);
-  }
-
-  sgemmBatch(
-    count: number,
-    transA: boolean,
-    transB: boolean,
-    M: number,
-    N: number,
-    K: number,
-    A: Float32Array,
-    strideA: number,
-    B: Float32Array,
-    strideB: number,
-    C: Float32Array,
-    strideC: number,
-    accumulate: boolean,
-  ): void {
-    checkSgemmBatch(count, transA, transB, M, N, K, A, strideA, B, strideB, C, strideC, accumulate);
-    this.run(count, transA, transB, M, N, K, A, strideA, B, strideB, C, strideC, accumulate);
-  }
-
   /** The addon call; its own checks (or a concurrent call on this handle) surface as BlyanErrors too. */
-  private run(
+  protected override run(
     count: number,
     transA: boolean,
     transB: boolean,

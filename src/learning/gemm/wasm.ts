@@ -7,8 +7,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { BlyanError } from '../../errors.ts';
-import { checkSgemm, checkSgemmBatch, extent } from './check.ts';
-import type { Gemm } from './types.ts';
+import { extent } from './check.ts';
+import { CheckedGemm } from './checkedGemm.ts';
 
 export const GEMM_WASM_PATH = fileURLToPath(new URL('../../../native/kernels/wasm/out/gemm.wasm', import.meta.url));
 
@@ -69,7 +69,7 @@ export function gemmWasmLoadError(): string {
 
 const align64 = (n: number) => Math.ceil(n / 64) * 64;
 
-export class WasmGemm implements Gemm {
+export class WasmGemm extends CheckedGemm {
   readonly name = 'wasm' as const;
   readonly threads = 1;
   private closed = false;
@@ -77,7 +77,9 @@ export class WasmGemm implements Gemm {
   private constructor(
     private readonly ex: GemmExports,
     private readonly memory: WasmMemory,
-  ) {}
+  ) {
+    super();
+  }
 
   /** Null when gemm.wasm was not built (gemmWasmLoadError() says why). */
   static create(): WasmGemm | null {
@@ -88,31 +90,7 @@ export class WasmGemm implements Gemm {
     return new WasmGemm(ex, memory);
   }
 
-  sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: Float32Array, B: Float32Array, C: Float32Array, accumulate: boolean): void {
-    checkSgemm(transA, transB, M, N, K, A, B, C, accumulate);
-    this.run(1, transA, transB, M, N, K, A, 0, B, 0, C, 0, accumulate);
-  }
-
-  sgemmBatch(
-    count: number,
-    transA: boolean,
-    transB: boolean,
-    M: number,
-    N: number,
-    K: number,
-    A: Float32Array,
-    strideA: number,
-    B: Float32Array,
-    strideB: number,
-    C: Float32Array,
-    strideC: number,
-    accumulate: boolean,
-  ): void {
-    checkSgemmBatch(count, transA, transB, M, N, K, A, strideA, B, strideB, C, strideC, accumulate);
-    this.run(count, transA, transB, M, N, K, A, strideA, B, strideB, C, strideC, accumulate);
-  }
-
-  private run(
+  protected override run(
     count: number,
     transA: boolean,
     transB: boolean,
