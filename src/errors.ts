@@ -81,6 +81,9 @@ export type BlyanErrorCode =
   | 'DELTA_MANIFEST_MISMATCH'
   | 'DELTA_NO_IMPROVEMENT'
   | 'DELTA_NO_VALIDATION_SET'
+  // mining and datasets through the node (docs/api.md, "Learning")
+  | 'MINE_BUSY'
+  | 'NODE_NO_WALLET'
   // ledger: chain C transactions, payments and rewards (docs/ledger.md)
   | 'LEDGER_MALFORMED_TX'
   | 'LEDGER_BAD_BATCH'
@@ -107,7 +110,18 @@ export type BlyanErrorCode =
   | 'LEDGER_AUDIT_FAILED'
   // generic input
   | 'BAD_ARGUMENT'
-  | 'IO_ERROR';
+  | 'IO_ERROR'
+  // node API: sign-in, API keys, free tier, limits (docs/api.md)
+  | 'AUTH_REQUIRED'
+  | 'AUTH_INVALID'
+  | 'AUTH_EXPIRED'
+  | 'AUTH_FORBIDDEN'
+  | 'SIWE_INVALID'
+  | 'SIWE_BAD_NONCE'
+  | 'FREE_TIER_EXHAUSTED'
+  | 'QUOTE_TOO_SMALL'
+  | 'RATE_LIMITED'
+  | 'NOT_ON_THIS_NETWORK';
 
 export class BlyanError<Data extends Record<string, unknown> = Record<string, unknown>> extends Error {
   readonly code: BlyanErrorCode;

@@ -140,6 +140,25 @@ export class BlockStore implements ChainView {
     }
   }
 
+  /**
+   * Re-reads every chain's head from disk. Other threads and processes may append to the same store (the
+   * node's learning worker, `blyan` commands), which this view's cached heads do not see until then.
+   */
+  refreshHeads(): void {
+    this.heads.clear();
+    this.loadHeads();
+  }
+
+  /**
+   * The newest sequence number of a chain as it is on disk now (−1 when empty): one index read, so callers
+   * can cache what they derive from a chain and still notice blocks other processes appended.
+   */
+  lastSeqOnDisk(chain: ChainLetter): number {
+    const before = Buffer.from([chain.charCodeAt(0)]);
+    for (const { key } of this.seqDb.getRange({ start: seqKey(chain, 0xffffffff), end: before, reverse: true, limit: 1 })) return (key as Buffer).readUInt32BE(1);
+    return -1;
+  }
+
   private loadHeads(): void {
     for (const chain of CHAINS) {
       // Reverse scans end exclusively, so stop at the bare chain prefix, which sorts before position 0.
@@ -300,6 +319,9 @@ export class BlockStore implements ChainView {
     const overlay = new StagingView(this);
     const results: StoredBlock[] = [];
     this.env.transactionSync(() => {
+      // Another thread or process may have appended since our heads were read (the node's learning worker,
+      // a CLI command on the same data dir): positions and prevs must follow the heads on disk.
+      this.refreshHeads();
       for (const [i, { block, payload }] of ordered.entries()) {
         checkContext(block, overlay, this.preset);
         const chain = block.header.chain;
@@ -335,7 +357,7 @@ export class BlockStore implements ChainView {
    * chain (src/learning/rewardRecords.ts, src/ledger/lmdbStore.ts); write it inside appendBatch's `alsoWrite`
    * to commit with blocks.
    */
-  sideDb(name: 'learning' | 'ledger'): Database<Buffer, string> {
+  sideDb(name: 'learning' | 'ledger' | 'auth' | 'usage' | 'allowance'): Database<Buffer, string> {
     return this.env.openDB({ name, encoding: 'binary' });
   }
 

@@ -11,8 +11,19 @@ export interface ModelEntry {
   readonly meta: ModelMeta;
 }
 
-/** Every model meta block on chain A, oldest first. */
+const cache = new WeakMap<BlockStore, { seq: number; models: ModelEntry[] }>();
+
+/** Every model on chain A, oldest first. Cached until chain A grows (checked on disk, so imports by other processes show). */
 export function listModels(store: BlockStore): ModelEntry[] {
+  const seq = store.lastSeqOnDisk('A');
+  const hit = cache.get(store);
+  if (hit !== undefined && hit.seq === seq) return [...hit.models];
+  const models = scanModels(store);
+  cache.set(store, { seq, models });
+  return [...models];
+}
+
+function scanModels(store: BlockStore): ModelEntry[] {
   const out: ModelEntry[] = [];
   for (const { block } of store.iterate('A')) {
     if (block.header.type !== 'model') continue;

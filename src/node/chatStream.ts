@@ -11,6 +11,8 @@ export interface ChatStep {
 
 export interface ChatStreamOptions {
   readonly maxTokens: number;
+  /** Runs each forward pass with the kernels to itself (EngineHost's lock); default: directly. */
+  readonly exclusive?: <T>(step: () => Promise<T>) => Promise<T>;
   readonly stopIds: readonly number[];
   readonly signal?: AbortSignal | undefined;
 }
@@ -33,7 +35,8 @@ export async function* chatStream(model: MoeModel, prompt: readonly number[], sa
   if (aborted(opts.signal)) return;
   const session = model.newSession();
   const context = [...prompt];
-  let r = await session.forward(prompt);
+  const exclusive = opts.exclusive ?? ((step) => step());
+  let r = await exclusive(() => session.forward(prompt));
   for (let i = 0; i < opts.maxTokens; i++) {
     if (aborted(opts.signal)) return;
     const id = sampler.sample(r.logits, context);
@@ -42,6 +45,6 @@ export async function* chatStream(model: MoeModel, prompt: readonly number[], sa
     if (opts.stopIds.includes(id) || session.remaining === 0 || i + 1 === opts.maxTokens) return;
     await yieldToLoop();
     if (aborted(opts.signal)) return;
-    r = await session.forward([id]);
+    r = await exclusive(() => session.forward([id]));
   }
 }

@@ -6,7 +6,7 @@ import { BlyanError } from '../errors.ts';
 
 /**
  * The node's configuration. Each field comes from the first of: a command-line flag, an environment
- * variable (BLYAN_PORT, BLYAN_HOST, BLYAN_ROLE, BLYAN_BODY_LIMIT, BLYAN_CACHE_MB), the config file
+ * variable (ENV_KEYS below), the config file
  * (`--config FILE`, else `<data>/node.json` when present), the default. Every value is validated by zod.
  */
 export const NodeConfig = z.strictObject({
@@ -21,6 +21,13 @@ export const NodeConfig = z.strictObject({
   cacheMb: z.coerce.number().int().min(1).max(1 << 20).default(2048),
   /** Chat requests that may wait for the engine before new ones get 503. */
   maxQueuedChats: z.coerce.number().int().min(0).max(1000).default(16),
+  /** API requests per minute per IP or credential (0 = no limit), and chat requests among them. */
+  rateLimitPerMinute: z.coerce.number().int().min(0).max(10_000_000).default(1200),
+  chatRateLimitPerMinute: z.coerce.number().int().min(1).max(10_000_000).default(120),
+  /** Free answers per UTC day for callers without an address (per IP); signed-in callers get their trust level's quota. */
+  anonymousDailyQuota: z.coerce.number().int().min(0).max(1_000_000).default(20),
+  /** pino JSON request logs on stderr. */
+  logLevel: z.enum(['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 });
 export type NodeConfig = z.infer<typeof NodeConfig>;
 
@@ -32,7 +39,17 @@ export interface NodeFlags {
   config?: string | undefined;
 }
 
-const ENV_KEYS = { host: 'BLYAN_HOST', port: 'BLYAN_PORT', role: 'BLYAN_ROLE', bodyLimit: 'BLYAN_BODY_LIMIT', cacheMb: 'BLYAN_CACHE_MB' } as const;
+const ENV_KEYS = {
+  host: 'BLYAN_HOST',
+  port: 'BLYAN_PORT',
+  role: 'BLYAN_ROLE',
+  bodyLimit: 'BLYAN_BODY_LIMIT',
+  cacheMb: 'BLYAN_CACHE_MB',
+  rateLimitPerMinute: 'BLYAN_RATE_LIMIT',
+  chatRateLimitPerMinute: 'BLYAN_CHAT_RATE_LIMIT',
+  anonymousDailyQuota: 'BLYAN_ANON_DAILY_QUOTA',
+  logLevel: 'BLYAN_LOG_LEVEL',
+} as const;
 
 function readConfigFile(path: string): Record<string, unknown> {
   let raw: unknown;

@@ -4,7 +4,15 @@ import { buildServer } from '../api/server.ts';
 import type { BlockStore } from '../chain/store.ts';
 import { openStore } from '../cli/openStore.ts';
 import type { NodeConfig } from './config.ts';
+import { Credentials } from '../api/auth/sessions.ts';
+import { SiweNonces } from '../api/auth/siwe.ts';
+import { ApiMetrics } from '../api/metrics.ts';
+import { Ledger } from '../ledger/ledger.ts';
+import { Billing } from './billing.ts';
 import { EngineHost } from './engineHost.ts';
+import { ExpertUsage } from './expertUsage.ts';
+import { loadOrCreateNodeKey } from './nodeKey.ts';
+import { createLearning, type NodeLearning } from './learning.ts';
 
 /**
  * A running Blyan node: the block store, the engine (loaded on the first chat) and the HTTP API.
@@ -19,22 +27,51 @@ export class BlyanNode {
     readonly engine: EngineHost,
     private readonly server: FastifyInstance,
     private readonly shutdown: AbortController,
+    readonly learning: NodeLearning,
+    readonly ledger: Ledger,
   ) {}
 
   static async start(config: NodeConfig): Promise<BlyanNode> {
     const store = openStore(config.dataDir);
     const engine = new EngineHost(store, { cacheBytes: config.cacheMb * 1024 * 1024, maxQueued: config.maxQueuedChats });
     const shutdown = new AbortController();
-    const server = buildServer({ store, engine, role: config.role, bodyLimit: config.bodyLimit, shutdown: shutdown.signal });
+    let server: FastifyInstance | undefined;
+    let learning: NodeLearning | undefined;
+    let ledger: Ledger;
     try {
+      const nodeKey = loadOrCreateNodeKey(config.dataDir);
+      // The node produces chain-C blocks (batched transactions) with its own key.
+      ledger = Ledger.open(store, { producerKey: nodeKey.privateKey });
+      const billing = new Billing(ledger, nodeKey, { anonymousDailyQuota: config.anonymousDailyQuota });
+      learning = createLearning(store, config.dataDir);
+      server = await buildServer({
+        store,
+        dataDir: config.dataDir,
+        engine,
+        ledger,
+        billing,
+        credentials: new Credentials(store),
+        siwe: new SiweNonces(),
+        usage: new ExpertUsage(store),
+        nodeKey,
+        metrics: new ApiMetrics(store, engine),
+        learning,
+        role: config.role,
+        bodyLimit: config.bodyLimit,
+        rateLimit: { perMinute: config.rateLimitPerMinute, chatPerMinute: config.chatRateLimitPerMinute },
+        logLevel: config.logLevel === 'silent' ? false : config.logLevel,
+        shutdown: shutdown.signal,
+      });
       await server.listen({ host: config.host, port: config.port });
     } catch (err) {
-      await server.close().catch(() => undefined);
+      shutdown.abort();
+      await learning?.jobs.close().catch(() => undefined);
+      await server?.close().catch(() => undefined);
       await engine.close();
       await store.close();
       throw err;
     }
-    return new BlyanNode(config, store, engine, server, shutdown);
+    return new BlyanNode(config, store, engine, server, shutdown, learning, ledger);
   }
 
   /** The actual address (the port is chosen by the OS when configured as 0). */
@@ -48,6 +85,8 @@ export class BlyanNode {
     this.stopped ??= (async () => {
       // Stop accepting, end running generations at their next token, let responses finish, then close.
       this.shutdown.abort();
+      // A mining job is cancelled (its worker writes to the store, so it must end before the store closes).
+      await this.learning.jobs.close();
       await this.server.close();
       await this.engine.close();
       await this.store.close();

@@ -10,13 +10,17 @@ import { tempDir } from '../helpers/fixtures.ts';
 test('node config: flags beat env, env beats the file, the file beats defaults; bad values are BAD_ARGUMENT', () => {
   const t = tempDir();
   try {
-    assert.deepEqual(loadNodeConfig({ data: t.dir }, {}), { dataDir: t.dir, host: '127.0.0.1', port: 7777, role: 'full', bodyLimit: 1048576, cacheMb: 2048, maxQueuedChats: 16 });
+    assert.deepEqual(loadNodeConfig({ data: t.dir }, {}), { dataDir: t.dir, host: '127.0.0.1', port: 7777, role: 'full', bodyLimit: 1048576, cacheMb: 2048, maxQueuedChats: 16, rateLimitPerMinute: 1200, chatRateLimitPerMinute: 120, anonymousDailyQuota: 20, logLevel: 'info' });
     writeFileSync(join(t.dir, 'node.json'), JSON.stringify({ port: 8000, host: '0.0.0.0', cacheMb: 64 }));
     const fromFile = loadNodeConfig({ data: t.dir }, {});
     assert.deepEqual([fromFile.port, fromFile.host, fromFile.cacheMb], [8000, '0.0.0.0', 64]);
     const fromEnv = loadNodeConfig({ data: t.dir }, { BLYAN_PORT: '8001' });
     assert.deepEqual([fromEnv.port, fromEnv.host], [8001, '0.0.0.0']);
     assert.equal(loadNodeConfig({ data: t.dir, port: '8002' }, { BLYAN_PORT: '8001' }).port, 8002);
+    const limits = loadNodeConfig({ data: t.dir }, { BLYAN_RATE_LIMIT: '0', BLYAN_CHAT_RATE_LIMIT: '7', BLYAN_ANON_DAILY_QUOTA: '0', BLYAN_LOG_LEVEL: 'silent' });
+    assert.deepEqual([limits.rateLimitPerMinute, limits.chatRateLimitPerMinute, limits.anonymousDailyQuota, limits.logLevel], [0, 7, 0, 'silent']);
+    assert.throws(() => loadNodeConfig({ data: t.dir }, { BLYAN_LOG_LEVEL: 'loud' }), (e) => isBlyanError(e, 'BAD_ARGUMENT'));
+    assert.throws(() => loadNodeConfig({ data: t.dir }, { BLYAN_ANON_DAILY_QUOTA: '-1' }), (e) => isBlyanError(e, 'BAD_ARGUMENT'));
     for (const bad of [{ port: '70000' }, { port: 'x' }, { role: 'seed' }]) {
       assert.throws(() => loadNodeConfig({ data: t.dir, ...bad }, {}), (e) => isBlyanError(e, 'BAD_ARGUMENT'));
     }

@@ -11,10 +11,11 @@ const ENV = { BLYAN_PASSPHRASE: 'api-test-passphrase' };
 export const TEXT = 'To be, or not to be, that is the question:\nWhether tis nobler in the mind to suffer\n';
 
 /**
- * A `tiny` data dir holding a small untrained char-level MoE (2 layers × 4 experts, 64 positions)
+ * A `tiny` data dir holding a small untrained char-level MoE (2 layers × 4 experts, 64 positions unless
+ * told otherwise: long answers make cancellation observable)
  * with its tokenizer, imported through the real CLI as a user would.
  */
-export function tinyDataDir(): { data: string; cleanup: () => void } {
+export function tinyDataDir(opts: { maxPositions?: number } = {}): { data: string; cleanup: () => void } {
   const t = tempDir('blyan-api-');
   const data = join(t.dir, 'data');
   blyanJson(['init', '--preset', 'tiny', '--data', data]);
@@ -24,7 +25,7 @@ export function tinyDataDir(): { data: string; cleanup: () => void } {
   const params = createParams({ vocab: vocab.size, dModel: 32, layers: 2, heads: 2, headDim: 16, experts: 4, topK: 2, hidden: 48, context: 32, ropeTheta: 10000, eps: 1e-5, auxCoef: 0.01 });
   initParams(params, 3);
   const ckpt = join(t.dir, 'ckpt');
-  exportCharMoeCheckpoint(params, ckpt, { vocab, maxPositions: 64 });
+  exportCharMoeCheckpoint(params, ckpt, { vocab, maxPositions: opts.maxPositions ?? 64 });
   blyanJson(['import', ckpt, '--name', 'tiny-char', '--data', data], ENV);
   return { data, cleanup: t.cleanup };
 }

@@ -20,6 +20,16 @@ export function blockRoutes(app: FastifyInstance, { store }: ApiDeps): void {
     return blockJson(block, store.positionOf(block.id));
   });
 
+  /** The canonical header bytes (DAG-CBOR): SHA-256 of them is the block hash (docs/block-encoding.md). */
+  app.get('/blocks/:hash/header', async (req, reply) => {
+    const block = findBlock(store, (req.params as { hash?: unknown }).hash);
+    const b = block.headerBytes;
+    return reply
+      .type('application/octet-stream')
+      .header('x-block-hash', toHex(block.id))
+      .send(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  });
+
   app.get('/blocks/:hash/payload', async (req, reply) => {
     const block = findBlock(store, (req.params as { hash?: unknown }).hash);
     const payload = block.header.payloadSize === 0 ? new Uint8Array(0) : store.getPayload(block.header.payloadHash);

@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { SamplingOptions } from '../../engine/sampler.ts';
-import { runChat } from '../../node/chat.ts';
+import { identify } from '../auth/identify.ts';
 import type { ApiDeps } from '../deps.ts';
+import { meteredChat, PaymentFields, paymentOf } from '../meteredChat.ts';
 import { requestSignal } from '../sse.ts';
 import { parse } from '../validate.ts';
 
@@ -18,12 +19,15 @@ const ChatBody = z.strictObject({
   topK: z.number().int().min(0).optional(),
   seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
   stop: z.array(z.string().min(1).max(100)).max(4).optional(),
+  ...PaymentFields,
 });
 
 /** `POST /chat`: the answer, the experts (and their blocks) behind every token, and usage. */
-export function chatRoutes(app: FastifyInstance, { store, engine, shutdown }: ApiDeps): void {
+export function chatRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.post('/chat', async (req, reply) => {
     const body = parse(ChatBody, req.body, 'body');
+    const id = identify(req, deps.credentials);
+    const payment = paymentOf(body);
     // Without settings, the same defaults as `blyan chat`.
     const sampling: SamplingOptions = {
       temperature: body.temperature ?? 0.8,
@@ -31,7 +35,14 @@ export function chatRoutes(app: FastifyInstance, { store, engine, shutdown }: Ap
       ...(body.topK === undefined ? {} : { topK: body.topK }),
       seed: body.seed ?? 0,
     };
-    const r = await runChat(engine, store, { prompt: body.prompt, model: body.model, maxTokens: body.maxTokens, sampling, stop: body.stop, signal: requestSignal(reply, shutdown) });
-    return r;
+    const { result, quote, settlement, receipt } = await meteredChat(deps, 'chat', id, payment, {
+      prompt: body.prompt,
+      model: body.model,
+      maxTokens: body.maxTokens,
+      sampling,
+      stop: body.stop,
+      signal: requestSignal(reply, deps.shutdown),
+    });
+    return { ...result, quote, cost: settlement.cost, receipt };
   });
 }

@@ -11,7 +11,22 @@ const ROUTED_EXPERT = /^layer\d+\.expert\d+$/;
 const ModelQuery = z.object({ model: z.string().min(1).max(200).optional() });
 const NameParam = z.string().regex(/^[A-Za-z0-9_.]{1,100}$/, 'must be a component name such as layer0.expert3');
 
-export function expertRoutes(app: FastifyInstance, { store }: ApiDeps): void {
+const TopQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(10), model: z.string().min(1).max(200).optional() });
+
+export function expertRoutes(app: FastifyInstance, { store, usage }: ApiDeps): void {
+  /** The experts that produced the most tokens on this node, most first. */
+  app.get('/experts/top', async (req) => {
+    const q = parse(TopQuery, req.query, 'query');
+    const model = q.model === undefined ? undefined : resolveModel(store, q.model);
+    const names = new Map(listModels(store).map((m) => [m.idHex, m]));
+    return usage.top(q.limit, model?.idHex).flatMap((r) => {
+      const m = names.get(r.model);
+      if (m === undefined) return [];
+      const id = store.currentVersion(m.id, r.expert);
+      return [{ name: r.expert, model: m.meta.name, modelHash: r.model, usage: r.usage, hash: id === undefined ? null : toHex(id) }];
+    });
+  });
+
   /** The current version of every routed expert of every model (or of `?model=`). */
   app.get('/experts', async (req) => {
     const q = parse(ModelQuery, req.query, 'query');
@@ -22,7 +37,7 @@ export function expertRoutes(app: FastifyInstance, { store }: ApiDeps): void {
       const modelName = names.get(e.model);
       if (modelName === undefined || !ROUTED_EXPERT.test(e.name)) continue;
       const header = store.header(e.current);
-      out.push({ model: modelName, modelHash: e.model, name: e.name, version: e.versions, hash: toHex(e.current), size: header?.payloadSize ?? 0 });
+      out.push({ model: modelName, modelHash: e.model, name: e.name, version: e.versions, hash: toHex(e.current), size: header?.payloadSize ?? 0, usage: usage.of(e.model, e.name) });
     }
     return out;
   });

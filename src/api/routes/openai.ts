@@ -1,13 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import { listModels, resolveModel } from '../../engine/modelRegistry.ts';
-import { runChat } from '../../node/chat.ts';
+import { identify } from '../auth/identify.ts';
 import type { ApiDeps } from '../deps.ts';
+import { meteredChat } from '../meteredChat.ts';
 import { ChatCompletionBody, chunk, completion, completionId, DEFAULT_MAX_TOKENS, promptOf, samplingOf, stopOf } from '../openai.ts';
 import { requestSignal, type SseWriter, startSse } from '../sse.ts';
 import { parse } from '../validate.ts';
 
 /** OpenAI-compatible endpoints, so OpenAI clients work against the node unchanged. */
-export function openaiRoutes(app: FastifyInstance, { store, engine, shutdown }: ApiDeps): void {
+export function openaiRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const { store, shutdown } = deps;
   app.get('/v1/models', async () => ({
     object: 'list',
     data: listModels(store).map((m) => ({ id: m.meta.name, object: 'model', created: Math.floor(m.block.header.time / 1000), owned_by: 'blyan', hash: m.idHex })),
@@ -15,6 +17,7 @@ export function openaiRoutes(app: FastifyInstance, { store, engine, shutdown }: 
 
   app.post('/v1/chat/completions', async (req, reply) => {
     const body = parse(ChatCompletionBody, req.body, 'body');
+    const who = identify(req, deps.credentials, { anyKeyIsAnonymous: true });
     const entry = resolveModel(store, body.model ?? undefined);
     const id = completionId();
     const created = Math.floor(Date.now() / 1000);
@@ -26,13 +29,13 @@ export function openaiRoutes(app: FastifyInstance, { store, engine, shutdown }: 
       stop: stopOf(body),
       signal: requestSignal(reply, shutdown),
     };
-    if (body.stream !== true) return completion(id, created, await runChat(engine, store, request));
+    if (body.stream !== true) return completion(id, created, (await meteredChat(deps, 'openai', who, undefined, request)).result);
 
     // Headers go out with the first token, so a request that fails before it still gets a JSON 4xx.
     let sse: SseWriter | undefined;
     const model = entry.meta.name;
     try {
-      const r = await runChat(engine, store, request, async (t) => {
+      const { result: r } = await meteredChat(deps, 'openai', who, undefined, request, async (t) => {
         if (sse === undefined) {
           sse = startSse(reply);
           await sse.send(chunk(id, created, model, { role: 'assistant', content: '' }, null));

@@ -112,6 +112,8 @@ export async function generateAction(opts: EngineOptions & SamplingFlags & { ids
             experts: r.experts,
             ...(text === undefined ? {} : { text }),
             decodeTokensPerSecond: r.ids.length / (r.decodeMs / 1000),
+            prefillMs: r.prefillMs,
+            decodeMs: r.decodeMs,
           });
         } else printLine(text ?? r.ids.join(','));
       } finally {

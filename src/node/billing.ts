@@ -1,0 +1,235 @@
+import { BlyanError } from '../errors.ts';
+import { dayOf, freeQuotaLeft, trustLevelOf } from '../ledger/freeTier.ts';
+import type { Ledger } from '../ledger/ledger.ts';
+import type { LedgerParams } from '../ledger/params.ts';
+import { authorizeMessage, burnOf, makeQuote, priceOf } from '../ledger/pricing.ts';
+import type { Hex20 } from '../ledger/systemAccounts.ts';
+import { ledgerDomain, signTx, toHex0x, txDigest } from '../ledger/tx.ts';
+import { TX_TYPES, type Hex32 } from '../ledger/txTypes.ts';
+import { txFromJson } from '../ledger/txCodec.ts';
+import { FreeAllowance } from './freeAllowance.ts';
+import { type Identity, identityKey } from './identity.ts';
+import { NonceBook } from './nonceBook.ts';
+import type { NodeKey } from './nodeKey.ts';
+import { QuoteBook } from './quoteBook.ts';
+
+/** A signed acceptance of a quote: the user's EIP-712 signature over the Authorize the quote describes. */
+export interface PaymentAuth {
+  readonly quoteId: Hex32;
+  readonly signature: string;
+}
+
+/** What a client is shown before an answer starts (SSE `stream_start`, POST /chat). Amounts in base units. */
+export interface QuoteView {
+  readonly quoteId: Hex32 | null;
+  readonly free: boolean;
+  readonly maxTokens: number | null;
+  readonly maxCost: string;
+  readonly pricePer1kTokens: string;
+}
+
+export interface CostView {
+  readonly charged: string;
+  readonly burned: string;
+  readonly free: boolean;
+  readonly tokens: number;
+}
+
+export interface Settlement {
+  readonly cost: CostView;
+  readonly captureTx: Hex32 | null;
+}
+
+/** One answer's payment, open from before the first token until settle() or fail(). */
+export interface Meter {
+  readonly quote: QuoteView;
+  /** Most tokens (prompt + completion) the answer may use; undefined when only maxTokens limits it. */
+  readonly tokenBudget: number | undefined;
+  /** Cumulative cost, in base units, of an answer that has used `tokens` tokens so far. */
+  costOf(tokens: number): bigint;
+  /** Charges for what was produced (prompt + completion tokens); an answer with no token is not charged. */
+  settle(promptTokens: number, completionTokens: number): Promise<Settlement>;
+  /** The answer failed: nothing is charged, not even the free-tier count. */
+  fail(): Promise<void>;
+}
+
+export interface QuoteOffer {
+  readonly quoteId: Hex32;
+  readonly provider: Hex20;
+  readonly free: boolean;
+  readonly amount: string;
+  readonly maxTokens: string;
+  readonly expiresAt: string;
+  readonly nonce: string;
+  /** Exactly what the user signs with eth_signTypedData_v4 / viem's signTypedData. */
+  readonly typedData: {
+    readonly domain: { name: string; version: string; chainId: number };
+    readonly types: { Authorize: (typeof TX_TYPES)['Authorize'] };
+    readonly primaryType: 'Authorize';
+    readonly message: Record<string, string>;
+  };
+}
+
+export interface BillingOptions {
+  /** Requests per UTC day without a signed payment, for a caller with no address (per IP). 0 = none. */
+  readonly anonymousDailyQuota: number;
+  readonly now?: () => number;
+}
+
+/**
+ * Charges for answers (docs/api.md "Payments"). Two ways to be served:
+ *  - signed: the user accepted one of this node's quotes by signing its Authorize; the node submits it
+ *    (funds to escrow, or the ledger's free tier for an amount-0 quote), answers, and captures exactly the
+ *    tokens produced, or releases everything if the answer failed;
+ *  - unsigned: the node's own daily free tier, per address (sessions, API keys: the quota of the address's
+ *    trust level) or per IP for anonymous callers; nothing moves on the ledger.
+ */
+export class Billing {
+  private readonly quotes = new QuoteBook();
+  private readonly nonces: NonceBook;
+  private readonly allowance: FreeAllowance;
+  private readonly now: () => number;
+  readonly params: LedgerParams;
+
+  constructor(
+    readonly ledger: Ledger,
+    private readonly key: NodeKey,
+    private readonly opts: BillingOptions,
+  ) {
+    this.params = ledger.params;
+    this.nonces = new NonceBook(ledger.store);
+    this.allowance = new FreeAllowance(ledger.blocks);
+    this.now = opts.now ?? Date.now;
+  }
+
+  get provider(): Hex20 {
+    return this.key.address;
+  }
+
+  /** Signs a transaction as this node (Capture, Release) with the next nonce of its key. */
+  private signAsNode<K extends 'Capture' | 'Release'>(kind: K, message: Omit<Parameters<typeof signTx<K>>[1], 'from' | 'nonce'>) {
+    const full = { ...message, from: this.key.address, nonce: this.nonces.take(this.key.address) } as Parameters<typeof signTx<K>>[1];
+    return signTx(kind, full, ledgerDomain(this.params.chainId), this.key.privateKey);
+  }
+
+  /** A quote for `maxTokens` tokens (prompt + answer): free while the user's on-chain free tier lasts. */
+  offer(user: Hex20, maxTokens: number): QuoteOffer {
+    if (user === this.key.address) throw new BlyanError('LEDGER_BAD_QUOTE', 'this node cannot sell to its own address');
+    const now = this.now();
+    const free = BigInt(maxTokens) <= this.params.freeTier.maxTokensPerRequest && freeQuotaLeft(this.ledger.store, user, now, this.params) > 0;
+    const quote = makeQuote({ provider: this.key.address, maxTokens: BigInt(maxTokens), now, free }, this.params);
+    const nonce = this.nonces.take(user);
+    this.quotes.add({ quote, user, nonce }, now);
+    const m = authorizeMessage(quote, user, nonce);
+    return {
+      quoteId: quote.quoteId,
+      provider: quote.provider,
+      free,
+      amount: quote.amount.toString(),
+      maxTokens: quote.maxTokens.toString(),
+      expiresAt: quote.expiresAt.toString(),
+      nonce: nonce.toString(),
+      typedData: {
+        domain: { ...ledgerDomain(this.params.chainId) },
+        types: { Authorize: TX_TYPES.Authorize },
+        primaryType: 'Authorize',
+        message: Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)])),
+      },
+    };
+  }
+
+  /** Free requests left today on the node's own tier for this caller. */
+  allowanceOf(id: Identity): { used: number; limit: number; resetsAt: number } {
+    const now = this.now();
+    return { used: this.allowance.used(identityKey(id), now), limit: this.quotaOf(id), resetsAt: (dayOf(now) + 1) * 86_400_000 };
+  }
+
+  private quotaOf(id: Identity): number {
+    if (id.kind === 'anonymous') return this.opts.anonymousDailyQuota;
+    return this.params.freeTier.dailyQuota[trustLevelOf(this.ledger.store.account(id.address), this.params)];
+  }
+
+  /** Opens the payment of one answer; throws (and charges nothing) if the caller may not be served. */
+  async open(id: Identity, payment: PaymentAuth | undefined): Promise<Meter> {
+    return payment === undefined ? this.openUnsigned(id) : this.openSigned(id, payment);
+  }
+
+  private openUnsigned(id: Identity): Meter {
+    const now = this.now();
+    const quota = this.quotaOf(id);
+    const key = identityKey(id);
+    if (!this.allowance.take(key, quota, now)) {
+      const who = id.kind === 'anonymous' ? 'anonymous callers from this address' : 'this account';
+      throw new BlyanError('FREE_TIER_EXHAUSTED', `${who} used the ${quota} free requests of today; sign in and pay with a quote (POST /chat/quote), or wait for 00:00 UTC`, { quota });
+    }
+    const day = dayOf(now);
+    let open = true;
+    return {
+      quote: { quoteId: null, free: true, maxTokens: null, maxCost: '0', pricePer1kTokens: this.params.pricing.perKiloToken.toString() },
+      tokenBudget: undefined,
+      costOf: () => 0n,
+      settle: async (_p, completion) => {
+        if (open && completion === 0) this.allowance.giveBack(key, day);
+        open = false;
+        return { cost: { charged: '0', burned: '0', free: true, tokens: 0 }, captureTx: null };
+      },
+      fail: async () => {
+        if (open) this.allowance.giveBack(key, day);
+        open = false;
+      },
+    };
+  }
+
+  private async openSigned(id: Identity, payment: PaymentAuth): Promise<Meter> {
+    const offered = this.quotes.take(payment.quoteId, this.now());
+    if (offered === undefined) {
+      throw new BlyanError('LEDGER_UNKNOWN_HOLD', `quote ${payment.quoteId} is unknown, used or expired on this node; ask for a new one (POST /chat/quote)`, { quoteId: payment.quoteId });
+    }
+    const { quote, user, nonce } = offered;
+    if (id.kind !== 'anonymous' && id.address !== user) {
+      throw new BlyanError('LEDGER_BAD_SIGNATURE', `quote ${quote.quoteId} was offered to ${user}, not to the signed-in ${id.address}`);
+    }
+    const m = authorizeMessage(quote, user, nonce);
+    const tx = txFromJson({ domain: ledgerDomain(this.params.chainId), primaryType: 'Authorize', message: stringify(m), signature: payment.signature });
+    await this.ledger.submit(tx);
+    const free = quote.amount === 0n;
+    const maxTokens = Number(quote.maxTokens);
+    let open = true;
+    const release = async () => {
+      if (!open) return;
+      open = false;
+      await this.ledger.submit(this.signAsNode('Release', { quoteId: quote.quoteId }));
+    };
+    return {
+      quote: { quoteId: quote.quoteId, free, maxTokens, maxCost: quote.amount.toString(), pricePer1kTokens: this.params.pricing.perKiloToken.toString() },
+      tokenBudget: maxTokens,
+      costOf: (tokens) => (free ? 0n : priceOf(BigInt(Math.min(tokens, maxTokens)), this.params)),
+      settle: async (promptTokens, completionTokens) => {
+        if (completionTokens === 0) {
+          await release();
+          return { cost: { charged: '0', burned: '0', free, tokens: 0 }, captureTx: null };
+        }
+        if (!open) throw new BlyanError('LEDGER_HOLD_STATE', `quote ${quote.quoteId} was already settled`);
+        open = false;
+        const used = Math.min(promptTokens + completionTokens, maxTokens);
+        const capture = this.signAsNode('Capture', { quoteId: quote.quoteId, tokensUsed: BigInt(used) });
+        try {
+          await this.ledger.submit(capture);
+        } catch {
+          // The quote ran out while answering (or the ledger refused): the user keeps the answer and the
+          // money; the hold goes back rather than staying locked until expiry.
+          open = true;
+          await release().catch(() => undefined);
+          return { cost: { charged: '0', burned: '0', free, tokens: used }, captureTx: null };
+        }
+        const fee = free ? 0n : priceOf(BigInt(used), this.params);
+        return { cost: { charged: fee.toString(), burned: burnOf(fee, this.params).toString(), free, tokens: used }, captureTx: toHex0x(txDigest(capture)) };
+      },
+      fail: release,
+    };
+  }
+}
+
+function stringify(m: object): Record<string, string> {
+  return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)]));
+}

@@ -1,0 +1,21 @@
+import type { LedgerReader } from '../ledger/state.ts';
+import type { Hex20 } from '../ledger/systemAccounts.ts';
+
+/**
+ * Hands out ledger nonces for the keys this node signs with. The ledger only requires each nonce to be at
+ * least the account's next one (rule T4), and the ledger queue applies transactions in submission order,
+ * so taking max(committed next, last handed out + 1) at signing time keeps concurrent submissions valid.
+ */
+export class NonceBook {
+  private readonly next = new Map<Hex20, bigint>();
+
+  constructor(private readonly state: LedgerReader) {}
+
+  take(addr: Hex20): bigint {
+    const committed = this.state.account(addr)?.nonce ?? 0n;
+    const local = this.next.get(addr) ?? 0n;
+    const n = committed > local ? committed : local;
+    this.next.set(addr, n + 1n);
+    return n;
+  }
+}
