@@ -1,5 +1,6 @@
 import type { BlockStore } from '../chain/store.ts';
 import type { Ledger } from '../ledger/ledger.ts';
+import type { LedgerStore } from '../ledger/ledgerStore.ts';
 import type { Billing } from '../node/billing.ts';
 import type { EngineHost } from '../node/engineHost.ts';
 import type { ExpertUsage } from '../node/expertUsage.ts';
@@ -22,7 +23,7 @@ export interface ApiDeps {
   /** The node's data dir (its wallets decide who is the operator). */
   readonly dataDir: string;
   readonly engine: EngineHost;
-  readonly ledger: Ledger;
+  readonly ledger: Ledger<LedgerStore>;
   readonly billing: Billing;
   readonly credentials: Credentials;
   readonly siwe: SiweNonces;

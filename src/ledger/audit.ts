@@ -1,7 +1,13 @@
+import { verifyStandalone } from '../chain/block.ts';
+import { genesisOf } from '../chain/genesis.ts';
+import { equalBytes, toHex } from '../chain/hash.ts';
+import type { Preset } from '../chain/presets.ts';
 import type { BlockStore } from '../chain/store.ts';
+import type { Block } from '../chain/types.ts';
 import { BlyanError } from '../errors.ts';
 import { applyBlock } from './apply.ts';
-import type { LedgerStore } from './ledgerStore.ts';
+import type { LedgerStore, LedgerView } from './ledgerStore.ts';
+import type { LedgerParams } from './params.ts';
 import { MemoryLedgerState } from './memoryState.ts';
 import { holdToJson } from './stateCodec.ts';
 import type { Account } from './state.ts';
@@ -9,7 +15,10 @@ import { type Hex20, SYSTEM } from './systemAccounts.ts';
 
 /**
  * `blyan ledger audit` (docs/ledger.md §9): recomputes the whole ledger from C:0, re-verifying every
- * signature and rule, and proves that
+ * signature and rule, over one consistent view of the store (LMDB or PostgreSQL), and proves that
+ *   A0 chain C is one linear chain from this network's C:0: each block extends the one before it, and its
+ *      PoW, signature and payload hash hold (with PostgreSQL the blocks come from the shared store, which no
+ *      block store verified on the way in);
  *   A1 every posting is positive and the sum of debits equals the sum of credits;
  *   A2 balances sum to zero (the issuance account holds minus the supply); no other balance is negative;
  *   A3 escrow holds exactly the open authorizations and the stake vault exactly the stakes;
@@ -37,7 +46,40 @@ function fail(rule: string, why: string): never {
 const accountEq = (a: Account, b: Account): boolean =>
   a.balance === b.balance && a.nonce === b.nonce && a.stake === b.stake && a.rewards === b.rewards;
 
-export function auditLedger(blocks: BlockStore, store: LedgerStore): AuditReport {
+export async function auditStore(store: LedgerStore): Promise<AuditReport> {
+  return store.withView((view) => auditView(view, store.preset, store.params));
+}
+
+/**
+ * The audit of a node's ledger. With PostgreSQL the local block store keeps a mirror of chain C (importChain):
+ * it must be a prefix of the audited chain.
+ */
+export async function auditLedger(blocks: BlockStore, store: LedgerStore): Promise<AuditReport> {
+  const report = await auditStore(store);
+  const local = blocks.headOf('C');
+  if (local !== undefined && store.kind !== 'lmdb') {
+    const [same] = await store.chainFrom(local.header.index, 1);
+    if (same === undefined || !equalBytes(same.block.id, local.id)) fail('A0', `the local chain C (head C:${local.header.index}) is not a prefix of the ledger store's chain C`);
+  }
+  return report;
+}
+
+function checkLink(block: Block, payload: Uint8Array, n: number, prev: Block | undefined, preset: Preset): void {
+  const h = block.header;
+  if (h.chain !== 'C' || h.index !== n) fail('A0', `block ${n} of chain C is ${h.chain}:${h.index}`);
+  if (n === 0) {
+    if (!equalBytes(block.id, genesisOf(preset).c.block.id)) fail('A0', `C:0 ${toHex(block.id)} is not the ${preset.network} ledger genesis`);
+  } else if (prev === undefined || h.prev === null || !equalBytes(h.prev, prev.id) || h.time < prev.header.time) {
+    fail('A0', `C:${n} does not extend C:${n - 1}`);
+  }
+  try {
+    verifyStandalone(block, preset, { payload });
+  } catch (err) {
+    fail('A0', `C:${n}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+export async function auditView(view: LedgerView, preset: Preset, params: LedgerParams): Promise<AuditReport> {
   const t0 = performance.now();
   const replay = new MemoryLedgerState();
   let debits = 0n;
@@ -45,10 +87,10 @@ export function auditLedger(blocks: BlockStore, store: LedgerStore): AuditReport
   let postings = 0;
   let transactions = 0;
   let n = 0;
-  for (const { block } of blocks.iterate('C')) {
-    const payload = block.header.payloadSize === 0 ? new Uint8Array(0) : blocks.getPayload(block.header.payloadHash);
-    if (payload === undefined) fail('A4', `payload of C:${block.header.index} is missing`);
-    const diff = applyBlock(replay, block.header, payload, store.params);
+  let prev: Block | undefined;
+  for await (const { block, payload } of view.chain()) {
+    checkLink(block, payload, n, prev, preset);
+    const diff = applyBlock(replay, block.header, payload, params);
     for (const p of diff.postings) {
       if (p.amount <= 0n) fail('A1', `posting ${p.block}/${p.seq} has a non-positive amount`);
       debits += p.amount;
@@ -57,6 +99,7 @@ export function auditLedger(blocks: BlockStore, store: LedgerStore): AuditReport
     postings += diff.postings.length;
     transactions += diff.txIds.length;
     replay.merge(diff, false);
+    prev = block;
     n++;
   }
   if (debits !== credits) fail('A1', `debits ${debits} ≠ credits ${credits}`);
@@ -78,29 +121,29 @@ export function auditLedger(blocks: BlockStore, store: LedgerStore): AuditReport
   if (bal(SYSTEM.stakeVault) !== staked) fail('A3', `stake vault holds ${bal(SYSTEM.stakeVault)} but stakes total ${staked}`);
 
   // A4
-  if (store.height() !== replay.height) fail('A4', `stored ledger is at C:${store.height()}, the chain at C:${replay.height}`);
+  if (view.height !== replay.height) fail('A4', `stored ledger is at C:${view.height}, the chain at C:${replay.height}`);
   let stored = 0;
-  for (const [addr, acc] of store.accounts()) {
+  for await (const [addr, acc] of view.accounts()) {
     stored++;
     const r = replay.accounts.get(addr);
     if (r === undefined || !accountEq(r, acc)) fail('A4', `stored account ${addr} differs from the replay`);
   }
   if (stored !== replay.accounts.size) fail('A4', `${stored} accounts stored, ${replay.accounts.size} replayed`);
   let holds = 0;
-  for (const h of store.holds()) {
+  for await (const h of view.holds()) {
     holds++;
     const r = replay.holds.get(h.quoteId);
     if (r === undefined || holdToJson(r) !== holdToJson(h)) fail('A4', `stored hold ${h.quoteId} differs from the replay`);
   }
   if (holds !== replay.holds.size) fail('A4', `${holds} holds stored, ${replay.holds.size} replayed`);
   let quotas = 0;
-  for (const [k, v] of store.quotaEntries()) {
+  for await (const [k, v] of view.quotas()) {
     quotas++;
     if (replay.quotas.get(k) !== v) fail('A4', `stored free-tier count ${k} differs from the replay`);
   }
   if (quotas !== replay.quotas.size) fail('A4', `${quotas} free-tier counters stored, ${replay.quotas.size} replayed`);
   let paid = 0;
-  for (const k of store.paidRewards()) {
+  for await (const k of view.paidRewards()) {
     paid++;
     if (!replay.paid.has(k)) fail('A4', `stored paid reward ${k} is not in the replay`);
   }
@@ -109,7 +152,7 @@ export function auditLedger(blocks: BlockStore, store: LedgerStore): AuditReport
   // A5
   const fromJournal = new Map<Hex20, bigint>();
   let journal = 0;
-  for (const p of store.postings()) {
+  for await (const p of view.postings()) {
     journal++;
     fromJournal.set(p.from, (fromJournal.get(p.from) ?? 0n) - p.amount);
     fromJournal.set(p.to, (fromJournal.get(p.to) ?? 0n) + p.amount);

@@ -2,23 +2,30 @@ import { createBlock } from '../chain/block.ts';
 import { toHex } from '../chain/hash.ts';
 import type { BlockStore } from '../chain/store.ts';
 import { BlyanError } from '../errors.ts';
-import { applyBlock, applyTx } from './apply.ts';
-import type { IdempotencyRecord, LedgerStore, TxReceipt } from './ledgerStore.ts';
+import { applyTx } from './apply.ts';
+import { importChain } from './chainImport.ts';
+import { type BatchPlan, type IdempotencyRecord, type LedgerStore, StaleHeadError, type TxReceipt } from './ledgerStore.ts';
 import { LmdbLedgerStore } from './lmdbStore.ts';
 import { StateOverlay } from './overlay.ts';
 import { type LedgerParams, ledgerParamsFor } from './params.ts';
-import type { LedgerDiff } from './state.ts';
+import type { Account, Hold, Posting } from './state.ts';
+import { KeySet } from './storeKeys.ts';
+import type { LedgerSnapshot } from './storeSnapshot.ts';
+import type { Hex20 } from './systemAccounts.ts';
 import { type AnyTx, ledgerDomain, toHex0x, verifyTx } from './tx.ts';
 import { encodeBatch, MAX_TXS_PER_BATCH } from './txCodec.ts';
+import type { Hex32 } from './txTypes.ts';
 
 /**
  * The ledger service: takes signed transactions, applies them to committed state one by one (a failing
- * one is refused alone), and commits the accepted ones as one chain-C `txbatch` block whose state is
- * written in the same LMDB transaction (group commit). Concurrent callers are serialised here, so a
- * balance is checked and charged in one step and can never be overdrawn.
+ * one is refused alone), and commits the accepted ones as one chain-C `txbatch` block together with the
+ * state it produces (group commit). Within a process batches run one at a time; across processes sharing a
+ * PostgreSQL ledger the store's write lock orders them (docs/ledger.md §9). Either way a balance is checked
+ * and charged against the state the block is built on, so it can never be overdrawn.
  *
  * Idempotency (docs/ledger.md §7.4): a submission with a key that already succeeded returns the first
- * receipt and changes nothing; Authorize, Capture and Release are keyed by their quote id by default.
+ * receipt and changes nothing; Authorize, Capture and Release are keyed by their quote id by default. The
+ * records are read under the store's write lock, so two processes racing with one key cannot both charge.
  */
 export interface LedgerOptions {
   /** Signs the txbatch blocks this node produces (any key: block authorship carries no ledger rights). Read-only without it. */
@@ -33,6 +40,15 @@ export interface SubmitOptions {
   readonly idempotencyKey?: string;
 }
 
+/** What a read names; see Ledger.read. */
+export interface ReadKeys {
+  readonly accounts?: readonly Hex20[];
+  readonly holds?: readonly Hex32[];
+  readonly quotaAddrs?: readonly Hex20[];
+  readonly rewards?: readonly string[];
+  readonly idempotency?: readonly string[];
+}
+
 interface Pending {
   readonly tx: AnyTx;
   readonly key: string | undefined;
@@ -40,45 +56,68 @@ interface Pending {
   readonly reject: (err: unknown) => void;
 }
 
+interface Verified {
+  readonly p: Pending;
+  readonly txId: Hex32;
+}
+
+/** How one attempt at a batch ended, settled only once the store has answered. */
+interface Outcome {
+  readonly done: [Pending, TxReceipt][];
+  readonly refused: [Pending, unknown][];
+  readonly accepted: Pending[];
+  receipts: TxReceipt[];
+  plan: BatchPlan | undefined;
+}
+
+/** A batch is rebuilt on the new head this many times at most when a writer outside the protocol moved it. */
+const MAX_ATTEMPTS = 5;
+
 export function defaultIdempotencyKey(tx: AnyTx): string | undefined {
   if (tx.kind === 'Authorize' || tx.kind === 'Capture' || tx.kind === 'Release') return `${tx.kind}/${tx.message.quoteId}`;
   return undefined;
 }
 
-export class Ledger {
-  readonly store: LedgerStore;
+export class Ledger<S extends LedgerStore = LmdbLedgerStore> {
   readonly params: LedgerParams;
   private readonly queue: Pending[] = [];
   private readonly inFlight = new Map<string, { kind: string; from: string; promise: Promise<TxReceipt> }>();
   private scheduled = false;
+  private running = false;
   private readonly now: () => number;
   private readonly maxBatch: number;
 
   private constructor(
+    readonly store: S,
+    /** This process's block store (chain C is mirrored into it from a PostgreSQL ledger by syncChain). */
     readonly blocks: BlockStore,
     private readonly opts: LedgerOptions,
   ) {
-    this.params = opts.params ?? ledgerParamsFor(blocks.preset);
-    this.store = new LmdbLedgerStore(blocks, this.params);
+    this.params = store.params;
     this.now = opts.now ?? Date.now;
     this.maxBatch = Math.min(opts.maxBatch ?? 5_000, MAX_TXS_PER_BATCH);
   }
 
-  /** Opens the ledger over a block store and brings its state up to the chain-C head. */
-  static open(blocks: BlockStore, opts: LedgerOptions = {}): Ledger {
-    const l = new Ledger(blocks, opts);
-    catchUp(blocks, l.store);
-    return l;
+  /** The embedded ledger over a block store (LMDB), brought up to the chain-C head. */
+  static open(blocks: BlockStore, opts: LedgerOptions = {}): Ledger<LmdbLedgerStore> {
+    const store = new LmdbLedgerStore(blocks, opts.params ?? ledgerParamsFor(blocks.preset));
+    store.catchUp();
+    return new Ledger(store, blocks, opts);
+  }
+
+  /** A ledger over any store (PostgreSQL: several processes share one ledger). Parameters come from the store. */
+  static over<T extends LedgerStore>(store: T, blocks: BlockStore, opts: Omit<LedgerOptions, 'params'> = {}): Ledger<T> {
+    if (blocks.preset.genesisId !== store.preset.genesisId) {
+      throw new BlyanError('STORE_GENESIS_MISMATCH', `the ledger store belongs to ${store.preset.network}, the block store to ${blocks.preset.network}`);
+    }
+    return new Ledger(store, blocks, opts);
   }
 
   submit(tx: AnyTx, opts: SubmitOptions = {}): Promise<TxReceipt> {
     const key = opts.idempotencyKey ?? defaultIdempotencyKey(tx);
+    // The same key twice in this process shares one result; the stored records are checked in the batch,
+    // under the store's lock, where another process's record is visible too.
     if (key !== undefined) {
-      const done = this.store.idempotency(key);
-      if (done !== undefined) {
-        if (done.kind !== tx.kind || done.from !== tx.message.from) return Promise.reject(conflict(key));
-        return Promise.resolve(done.receipt);
-      }
       const running = this.inFlight.get(key);
       if (running !== undefined) {
         if (running.kind !== tx.kind || running.from !== tx.message.from) return Promise.reject(conflict(key));
@@ -98,17 +137,20 @@ export class Ledger {
   }
 
   private schedule(): void {
-    if (this.scheduled) return;
+    if (this.scheduled || this.running) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      this.flush();
-      if (this.queue.length > 0) this.schedule();
+      this.running = true;
+      this.runBatch().finally(() => {
+        this.running = false;
+        if (this.queue.length > 0) this.schedule();
+      });
     });
   }
 
-  /** Applies up to maxBatch queued transactions and commits the accepted ones as one block. */
-  flush(): void {
+  /** Applies up to maxBatch queued transactions and commits the accepted ones as one block. Never throws. */
+  private async runBatch(): Promise<void> {
     const batch = this.queue.splice(0, this.maxBatch);
     if (batch.length === 0) return;
     const producerKey = this.opts.producerKey;
@@ -116,79 +158,131 @@ export class Ledger {
       for (const p of batch) p.reject(new BlyanError('BAD_ARGUMENT', 'this ledger was opened read-only (no producer key)'));
       return;
     }
-    const head = this.blocks.headOf('C');
-    if (head === undefined) {
-      for (const p of batch) p.reject(new BlyanError('STORE_NOT_INITIALISED', 'chain C has no genesis'));
-      return;
-    }
-    const time = Math.max(this.now(), head.header.time);
-    const index = head.header.index + 1;
-    const overlay = new StateOverlay(this.store, index, time);
+    // T1–T3 before taking the store's lock: recovering signatures is most of a transaction's cost.
     const domain = ledgerDomain(this.params.chainId);
-    const accepted: { p: Pending; txId: `0x${string}` }[] = [];
+    const live: Verified[] = [];
     for (const p of batch) {
       try {
-        const id = toHex0x(verifyTx(p.tx, domain));
-        applyTx(overlay, p.tx, accepted.length, this.params, id);
-        accepted.push({ p, txId: id });
+        live.push({ p, txId: toHex0x(verifyTx(p.tx, domain)) });
       } catch (err) {
         p.reject(err);
       }
     }
-    if (accepted.length === 0) return;
-    const txs = accepted.map((a) => a.p.tx);
-    const payload = encodeBatch(txs);
-    let diff: LedgerDiff = overlay.diff();
-    const block = createBlock({ chain: 'C', index, prev: head.id, deps: [], type: 'txbatch', time }, payload, producerKey, this.blocks.preset);
-    const blockId = toHex(block.id);
-    const receipts = accepted.map(({ p, txId }, i): TxReceipt => ({ txId, kind: p.tx.kind, from: p.tx.message.from, block: index, blockId, index: i }));
-    const idem: IdempotencyRecord[] = [];
-    for (const [i, { p }] of accepted.entries()) {
-      if (p.key !== undefined) idem.push({ key: p.key, kind: p.tx.kind, from: p.tx.message.from, receipt: receipts[i] as TxReceipt });
-    }
-    try {
-      this.blocks.appendBatch([{ block, payload }], {
-        alsoWrite: () => {
-          // The ledger may have fallen behind if blocks arrived by another path; replay those first.
-          if (this.store.height() !== index - 1) {
-            catchUpInTxn(this.blocks, this.store, index - 1);
-            diff = applyBlock(this.store, block.header, payload, this.params, txs);
-          }
-          this.store.write(diff, idem);
-        },
-      });
-    } catch (err) {
-      for (const { p } of accepted) p.reject(err);
+    if (live.length === 0) return;
+    for (let attempt = 1; ; attempt++) {
+      const now = this.now();
+      const keys = new KeySet(now);
+      for (const { p } of live) {
+        keys.addTx(p.tx);
+        if (p.key !== undefined) keys.idempotency.add(p.key);
+      }
+      let outcome: Outcome | undefined;
+      try {
+        await this.store.writeBatch(keys, (snap) => {
+          outcome = this.build(snap, live, now, producerKey);
+          return outcome.plan;
+        });
+      } catch (err) {
+        // Nothing of this attempt was written. A head moved by someone else: rebuild on the new one.
+        if (err instanceof StaleHeadError && attempt < MAX_ATTEMPTS) continue;
+        settle(outcome, live, err);
+        return;
+      }
+      settle(outcome, live, undefined);
       return;
     }
-    for (const [i, { p }] of accepted.entries()) p.resolve(receipts[i] as TxReceipt);
+  }
+
+  /** Runs under the store's write lock: pure and synchronous over the snapshot. */
+  private build(snap: LedgerSnapshot, live: readonly Verified[], now: number, producerKey: Uint8Array): Outcome {
+    const out: Outcome = { done: [], refused: [], accepted: [], receipts: [], plan: undefined };
+    const index = snap.head.height + 1;
+    const time = Math.max(now, snap.head.time);
+    const overlay = new StateOverlay(snap, index, time);
+    const ids: Hex32[] = [];
+    for (const { p, txId } of live) {
+      if (p.key !== undefined) {
+        const done = snap.idempotency(p.key);
+        if (done !== undefined) {
+          if (done.kind !== p.tx.kind || done.from !== p.tx.message.from) out.refused.push([p, conflict(p.key)]);
+          else out.done.push([p, done.receipt]);
+          continue;
+        }
+      }
+      try {
+        applyTx(overlay, p.tx, out.accepted.length, this.params, txId);
+        out.accepted.push(p);
+        ids.push(txId);
+      } catch (err) {
+        out.refused.push([p, err]);
+      }
+    }
+    if (out.accepted.length === 0) return out;
+    const payload = encodeBatch(out.accepted.map((p) => p.tx));
+    const block = createBlock({ chain: 'C', index, prev: snap.head.id, deps: [], type: 'txbatch', time }, payload, producerKey, this.blocks.preset);
+    const blockId = toHex(block.id);
+    out.receipts = out.accepted.map((p, i): TxReceipt => ({ txId: ids[i] as Hex32, kind: p.tx.kind, from: p.tx.message.from, block: index, blockId, index: i }));
+    const idempotency: IdempotencyRecord[] = [];
+    for (const [i, p] of out.accepted.entries()) {
+      if (p.key !== undefined) idempotency.push({ key: p.key, kind: p.tx.kind, from: p.tx.message.from, receipt: out.receipts[i] as TxReceipt });
+    }
+    out.plan = { block, payload, diff: overlay.diff(), idempotency };
+    return out;
+  }
+
+  // ---- reads (asynchronous: they work on every store) ----
+
+  /** One consistent read of the named state (system accounts are always included). */
+  read(keys: ReadKeys): Promise<LedgerSnapshot> {
+    const k = new KeySet(this.now());
+    for (const a of keys.accounts ?? []) k.accounts.add(a);
+    for (const h of keys.holds ?? []) k.holds.add(h);
+    for (const a of keys.quotaAddrs ?? []) k.quotaAddrs.add(a);
+    for (const r of keys.rewards ?? []) k.rewards.add(r);
+    for (const i of keys.idempotency ?? []) k.idempotency.add(i);
+    return this.store.load(k);
+  }
+
+  async account(addr: Hex20): Promise<Account | undefined> {
+    return (await this.read({ accounts: [addr] })).account(addr);
+  }
+
+  async hold(quoteId: Hex32): Promise<Hold | undefined> {
+    return (await this.read({ holds: [quoteId] })).hold(quoteId);
+  }
+
+  async rewardPaid(key: string): Promise<boolean> {
+    return (await this.read({ rewards: [key] })).rewardPaid(key);
+  }
+
+  /** Chain C index of the last committed block. */
+  async height(): Promise<number> {
+    return (await this.read({})).head.height;
+  }
+
+  history(addr: Hex20, limit = 100): Promise<Posting[]> {
+    return this.store.historyOf(addr, limit);
+  }
+
+  /** Appends to this process's block store the chain-C blocks the store has and it lacks (verified as any block). */
+  syncChain(): Promise<number> {
+    return importChain(this.store, this.blocks);
+  }
+}
+
+function settle(outcome: Outcome | undefined, live: readonly Verified[], err: unknown): void {
+  if (outcome === undefined) {
+    for (const { p } of live) p.reject(err);
+    return;
+  }
+  for (const [p, receipt] of outcome.done) p.resolve(receipt);
+  for (const [p, why] of outcome.refused) p.reject(why);
+  for (const [i, p] of outcome.accepted.entries()) {
+    if (err === undefined) p.resolve(outcome.receipts[i] as TxReceipt);
+    else p.reject(err);
   }
 }
 
 function conflict(key: string): BlyanError {
   return new BlyanError('LEDGER_IDEMPOTENCY_CONFLICT', `idempotency key "${key.slice(0, 80)}" was already used for another request`, { key });
-}
-
-/** Applies every chain-C block above the ledger's height, block by block, each in its own transaction. */
-export function catchUp(blocks: BlockStore, store: LedgerStore): number {
-  const head = blocks.headOf('C');
-  if (head === undefined) return 0;
-  let applied = 0;
-  while (store.height() < head.header.index) {
-    store.transaction(() => catchUpInTxn(blocks, store, store.height() + 1));
-    applied++;
-  }
-  return applied;
-}
-
-/** Inside an open transaction: applies chain-C blocks from the ledger's height + 1 up to `upTo`. */
-function catchUpInTxn(blocks: BlockStore, store: LedgerStore, upTo: number): void {
-  for (let i = store.height() + 1; i <= upTo; i++) {
-    const id = blocks.idAt('C', i);
-    const block = id === undefined ? undefined : blocks.getBlock(id);
-    if (block === undefined) throw new BlyanError('STORE_CORRUPT', `chain C has no block at ${i}`);
-    const payload = block.header.payloadSize === 0 ? new Uint8Array(0) : blocks.getPayload(block.header.payloadHash);
-    if (payload === undefined) throw new BlyanError('STORE_CORRUPT', `payload of C:${i} is missing`);
-    store.write(applyBlock(store, block.header, payload, store.params));
-  }
 }

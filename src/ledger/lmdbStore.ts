@@ -1,10 +1,15 @@
 import type { Database } from 'lmdb';
+import { equalBytes } from '../chain/hash.ts';
+import type { Preset } from '../chain/presets.ts';
 import type { BlockStore } from '../chain/store.ts';
 import { BlyanError } from '../errors.ts';
-import type { IdempotencyRecord, LedgerStore } from './ledgerStore.ts';
+import { applyBlock } from './apply.ts';
+import { type BatchPlan, type ChainEntry, type IdempotencyRecord, type LedgerStore, type LedgerView, StaleHeadError } from './ledgerStore.ts';
 import type { LedgerParams } from './params.ts';
-import type { Account, Hold, LedgerDiff, Posting } from './state.ts';
+import { type Account, type Hold, type LedgerDiff, type LedgerReader, type Posting, quotaKey } from './state.ts';
 import { accountFromJson, accountToJson, holdFromJson, holdToJson, postingFromJson, postingToJson } from './stateCodec.ts';
+import type { StateKeys } from './storeKeys.ts';
+import { accountsToLoad, LedgerSnapshot } from './storeSnapshot.ts';
 import type { Hex20 } from './systemAccounts.ts';
 import type { Hex32 } from './txTypes.ts';
 
@@ -18,18 +23,26 @@ import type { Hex32 } from './txTypes.ts';
  *   j/<block>/<seq>           posting (journal)   x/<addr>/<block>/<seq>  history index (both sides)
  *   i/<key>                   idempotency record (node-local)
  * Block and sequence numbers are zero-padded so keys sort in chain order.
+ *
+ * Besides the asynchronous LedgerStore interface it keeps synchronous reads (LedgerReader, history, scans):
+ * an embedded store answers them without a round trip, and callers that only ever run on LMDB (the CLI over a
+ * data dir) use them directly. Everything here runs in one process: writeBatch is synchronous underneath, so
+ * nothing can commit between its snapshot and its write.
  */
 const enc = (s: string): Buffer => Buffer.from(s, 'utf8');
 const pad = (n: number, w: number): string => String(n).padStart(w, '0');
 const EMPTY = Buffer.alloc(0);
 
-export class LmdbLedgerStore implements LedgerStore {
+export class LmdbLedgerStore implements LedgerStore, LedgerReader {
+  readonly kind = 'lmdb';
+  readonly preset: Preset;
   private readonly db: Database<Buffer, string>;
 
   constructor(
     readonly blocks: BlockStore,
     readonly params: LedgerParams,
   ) {
+    this.preset = blocks.preset;
     this.db = blocks.sideDb('ledger');
   }
 
@@ -133,4 +146,138 @@ export class LmdbLedgerStore implements LedgerStore {
   transaction<T>(fn: () => T): T {
     return this.db.transactionSync(fn);
   }
+
+  /** Applies every chain-C block above the ledger's height (blocks that arrived by another path, e.g. an archive import), each in its own transaction. */
+  catchUp(): number {
+    const head = this.blocks.headOf('C');
+    if (head === undefined) return 0;
+    let applied = 0;
+    while (this.height() < head.header.index) {
+      this.transaction(() => {
+        const i = this.height() + 1;
+        const id = this.blocks.idAt('C', i);
+        const block = id === undefined ? undefined : this.blocks.getBlock(id);
+        if (block === undefined) throw new BlyanError('STORE_CORRUPT', `chain C has no block at ${i}`);
+        const payload = block.header.payloadSize === 0 ? new Uint8Array(0) : this.blocks.getPayload(block.header.payloadHash);
+        if (payload === undefined) throw new BlyanError('STORE_CORRUPT', `payload of C:${i} is missing`);
+        this.write(applyBlock(this, block.header, payload, this.params));
+      });
+      applied++;
+    }
+    return applied;
+  }
+
+  // ---- LedgerStore (asynchronous interface) ----
+
+  /** Synchronous load: the ledger is first brought up to the chain-C head. */
+  loadSync(keys: StateKeys): LedgerSnapshot {
+    this.catchUp();
+    const head = this.blocks.headOf('C');
+    if (head === undefined) throw new BlyanError('STORE_NOT_INITIALISED', 'chain C has no genesis');
+    if (this.height() !== head.header.index) throw new BlyanError('STORE_CORRUPT', `ledger is at C:${this.height()}, chain C at C:${head.header.index}`);
+    const holds = new Map<Hex32, Hold>();
+    for (const q of keys.holds) {
+      const h = this.hold(q);
+      if (h !== undefined) holds.set(q, h);
+    }
+    const accounts = new Map<Hex20, Account>();
+    for (const a of accountsToLoad(keys, holds.values())) {
+      const acc = this.account(a);
+      if (acc !== undefined) accounts.set(a, acc);
+    }
+    const quotas = new Map<string, number>();
+    for (const addr of keys.quotaAddrs) {
+      for (const { key, value } of this.range(`u/${addr}/`)) {
+        const day = Number(key.slice(key.lastIndexOf('/') + 1));
+        if (day >= keys.quotaFromDay) quotas.set(quotaKey(addr, day), Number(value));
+      }
+    }
+    const rewardsPaid = new Set([...keys.rewards].filter((k) => this.rewardPaid(k)));
+    const idempotency = new Map<string, IdempotencyRecord>();
+    for (const k of keys.idempotency) {
+      const r = this.idempotency(k);
+      if (r !== undefined) idempotency.set(k, r);
+    }
+    return new LedgerSnapshot({ height: head.header.index, id: head.id, time: head.header.time }, keys, { accounts, holds, quotas, rewardsPaid, idempotency });
+  }
+
+  async load(keys: StateKeys): Promise<LedgerSnapshot> {
+    return this.loadSync(keys);
+  }
+
+  /** The block and its state commit in one LMDB transaction (appendBatch's alsoWrite), as before PostgreSQL existed. */
+  writeBatchSync(keys: StateKeys, build: (snap: LedgerSnapshot) => BatchPlan | undefined): boolean {
+    const snap = this.loadSync(keys);
+    const plan = build(snap);
+    if (plan === undefined) return false;
+    const head = this.blocks.headOf('C');
+    if (head === undefined || !equalBytes(head.id, snap.head.id)) throw new StaleHeadError('another writer appended to chain C');
+    this.blocks.appendBatch([{ block: plan.block, payload: plan.payload }], {
+      alsoWrite: () => {
+        if (this.height() !== snap.head.height) throw new StaleHeadError(`ledger state moved to C:${this.height()}`);
+        this.write(plan.diff, plan.idempotency);
+      },
+    });
+    return true;
+  }
+
+  async writeBatch(keys: StateKeys, build: (snap: LedgerSnapshot) => BatchPlan | undefined): Promise<boolean> {
+    return this.writeBatchSync(keys, build);
+  }
+
+  async historyOf(addr: Hex20, limit: number): Promise<Posting[]> {
+    return this.history(addr, limit);
+  }
+
+  chainFromSync(from: number, limit: number): ChainEntry[] {
+    const out: ChainEntry[] = [];
+    for (const { block } of this.blocks.iterate('C', from, limit)) {
+      const payload = block.header.payloadSize === 0 ? new Uint8Array(0) : this.blocks.getPayload(block.header.payloadHash);
+      if (payload === undefined) throw new BlyanError('STORE_CORRUPT', `payload of C:${block.header.index} is missing`);
+      out.push({ block, payload });
+    }
+    return out;
+  }
+
+  async chainFrom(from: number, limit: number): Promise<ChainEntry[]> {
+    return this.chainFromSync(from, limit);
+  }
+
+  /**
+   * The view's iterables are synchronous underneath: awaiting them only runs microtasks, so no Ledger flush
+   * (scheduled with setImmediate) can commit while `fn` walks them.
+   */
+  async withView<T>(fn: (view: LedgerView) => Promise<T>): Promise<T> {
+    this.catchUp();
+    const self = this;
+    const view: LedgerView = {
+      height: this.height(),
+      async *chain() {
+        for (let i = 0; ; i += 64) {
+          const page = self.chainFromSync(i, 64);
+          yield* page;
+          if (page.length < 64) return;
+        }
+      },
+      accounts: async function* () {
+        yield* self.accounts();
+      },
+      holds: async function* () {
+        yield* self.holds();
+      },
+      quotas: async function* () {
+        yield* self.quotaEntries();
+      },
+      paidRewards: async function* () {
+        yield* self.paidRewards();
+      },
+      postings: async function* () {
+        yield* self.postings();
+      },
+    };
+    return fn(view);
+  }
+
+  /** The block store belongs to the caller (it opened it); nothing to release here. */
+  async close(): Promise<void> {}
 }

@@ -105,7 +105,7 @@ export function applyUsageReward(o: StateOverlay, m: MessageOf<'UsageReward'>, p
   assertAuthority(m.from, p);
   assertPayee(m.host);
   assertPastEpoch(o, m.epoch, p);
-  const key = `usage/${m.host}/${m.expert}/${m.epoch}`;
+  const key = usageRewardKey(m);
   assertUnpaid(o, key);
   const amount = usageRewardAmount(m, p);
   if (amount === 0n) throw new BlyanError('LEDGER_BAD_AMOUNT', 'this usage earns nothing', { reason: 'zero' });
@@ -117,7 +117,7 @@ export function applyUsageReward(o: StateOverlay, m: MessageOf<'UsageReward'>, p
 export function applyValidatorReward(o: StateOverlay, m: MessageOf<'ValidatorReward'>, p: LedgerParams): void {
   assertAuthority(m.from, p);
   assertPastEpoch(o, m.epoch, p);
-  const key = `validators/${m.epoch}`;
+  const key = validatorRewardKey(m);
   assertUnpaid(o, key);
   if (m.validators.length === 0 || new Set(m.validators).size !== m.validators.length) {
     throw new BlyanError('LEDGER_MALFORMED_TX', 'validators must be a non-empty list without repeats');
@@ -161,8 +161,16 @@ export function fromLearningRecord(r: LearningRewardRecord): DeltaRewardRecord {
   };
 }
 
-export function deltaRewardKey(r: DeltaRewardRecord): string {
+export function deltaRewardKey(r: Pick<DeltaRewardRecord, 'deltaBlock'>): string {
   return `delta/${r.deltaBlock}`;
+}
+
+export function usageRewardKey(m: Pick<MessageOf<'UsageReward'>, 'host' | 'expert' | 'epoch'>): string {
+  return `usage/${m.host}/${m.expert}/${m.epoch}`;
+}
+
+export function validatorRewardKey(m: Pick<MessageOf<'ValidatorReward'>, 'epoch'>): string {
+  return `validators/${m.epoch}`;
 }
 
 /** The DeltaReward message an authority signs to pay a reward record. */

@@ -1,6 +1,7 @@
 import { BlyanError } from '../errors.ts';
 import { dayOf, freeQuotaLeft, trustLevelOf } from '../ledger/freeTier.ts';
 import type { Ledger } from '../ledger/ledger.ts';
+import type { LedgerStore } from '../ledger/ledgerStore.ts';
 import type { LedgerParams } from '../ledger/params.ts';
 import { authorizeMessage, burnOf, makeQuote, priceOf } from '../ledger/pricing.ts';
 import type { Hex20 } from '../ledger/systemAccounts.ts';
@@ -92,12 +93,12 @@ export class Billing {
   readonly params: LedgerParams;
 
   constructor(
-    readonly ledger: Ledger,
+    readonly ledger: Ledger<LedgerStore>,
     private readonly key: NodeKey,
     private readonly opts: BillingOptions,
   ) {
     this.params = ledger.params;
-    this.nonces = new NonceBook(ledger.store);
+    this.nonces = new NonceBook((a) => ledger.account(a));
     this.allowance = new FreeAllowance(ledger.blocks);
     this.now = opts.now ?? Date.now;
   }
@@ -107,18 +108,19 @@ export class Billing {
   }
 
   /** Signs a transaction as this node (Capture, Release) with the next nonce of its key. */
-  private signAsNode<K extends 'Capture' | 'Release'>(kind: K, message: Omit<Parameters<typeof signTx<K>>[1], 'from' | 'nonce'>) {
-    const full = { ...message, from: this.key.address, nonce: this.nonces.take(this.key.address) } as Parameters<typeof signTx<K>>[1];
+  private async signAsNode<K extends 'Capture' | 'Release'>(kind: K, message: Omit<Parameters<typeof signTx<K>>[1], 'from' | 'nonce'>) {
+    const full = { ...message, from: this.key.address, nonce: await this.nonces.take(this.key.address) } as Parameters<typeof signTx<K>>[1];
     return signTx(kind, full, ledgerDomain(this.params.chainId), this.key.privateKey);
   }
 
   /** A quote for `maxTokens` tokens (prompt + answer): free while the user's on-chain free tier lasts. */
-  offer(user: Hex20, maxTokens: number): QuoteOffer {
+  async offer(user: Hex20, maxTokens: number): Promise<QuoteOffer> {
     if (user === this.key.address) throw new BlyanError('LEDGER_BAD_QUOTE', 'this node cannot sell to its own address');
     const now = this.now();
-    const free = BigInt(maxTokens) <= this.params.freeTier.maxTokensPerRequest && freeQuotaLeft(this.ledger.store, user, now, this.params) > 0;
+    const snap = await this.ledger.read({ accounts: [user], quotaAddrs: [user] });
+    const free = BigInt(maxTokens) <= this.params.freeTier.maxTokensPerRequest && freeQuotaLeft(snap, user, now, this.params) > 0;
     const quote = makeQuote({ provider: this.key.address, maxTokens: BigInt(maxTokens), now, free }, this.params);
-    const nonce = this.nonces.take(user);
+    const nonce = await this.nonces.take(user);
     this.quotes.add({ quote, user, nonce }, now);
     const m = authorizeMessage(quote, user, nonce);
     return {
@@ -139,14 +141,14 @@ export class Billing {
   }
 
   /** Free requests left today on the node's own tier for this caller. */
-  allowanceOf(id: Identity): { used: number; limit: number; resetsAt: number } {
+  async allowanceOf(id: Identity): Promise<{ used: number; limit: number; resetsAt: number }> {
     const now = this.now();
-    return { used: this.allowance.used(identityKey(id), now), limit: this.quotaOf(id), resetsAt: (dayOf(now) + 1) * 86_400_000 };
+    return { used: this.allowance.used(identityKey(id), now), limit: await this.quotaOf(id), resetsAt: (dayOf(now) + 1) * 86_400_000 };
   }
 
-  private quotaOf(id: Identity): number {
+  private async quotaOf(id: Identity): Promise<number> {
     if (id.kind === 'anonymous') return this.opts.anonymousDailyQuota;
-    return this.params.freeTier.dailyQuota[trustLevelOf(this.ledger.store.account(id.address), this.params)];
+    return this.params.freeTier.dailyQuota[trustLevelOf(await this.ledger.account(id.address), this.params)];
   }
 
   /** Opens the payment of one answer; throws (and charges nothing) if the caller may not be served. */
@@ -154,9 +156,9 @@ export class Billing {
     return payment === undefined ? this.openUnsigned(id) : this.openSigned(id, payment);
   }
 
-  private openUnsigned(id: Identity): Meter {
+  private async openUnsigned(id: Identity): Promise<Meter> {
+    const quota = await this.quotaOf(id);
     const now = this.now();
-    const quota = this.quotaOf(id);
     const key = identityKey(id);
     if (!this.allowance.take(key, quota, now)) {
       const who = id.kind === 'anonymous' ? 'anonymous callers from this address' : 'this account';
@@ -198,7 +200,7 @@ export class Billing {
     const release = async () => {
       if (!open) return;
       open = false;
-      await this.ledger.submit(this.signAsNode('Release', { quoteId: quote.quoteId }));
+      await this.ledger.submit(await this.signAsNode('Release', { quoteId: quote.quoteId }));
     };
     return {
       quote: { quoteId: quote.quoteId, free, maxTokens, maxCost: quote.amount.toString(), pricePer1kTokens: this.params.pricing.perKiloToken.toString() },
@@ -212,7 +214,7 @@ export class Billing {
         if (!open) throw new BlyanError('LEDGER_HOLD_STATE', `quote ${quote.quoteId} was already settled`);
         open = false;
         const used = Math.min(promptTokens + completionTokens, maxTokens);
-        const capture = this.signAsNode('Capture', { quoteId: quote.quoteId, tokensUsed: BigInt(used) });
+        const capture = await this.signAsNode('Capture', { quoteId: quote.quoteId, tokensUsed: BigInt(used) });
         try {
           await this.ledger.submit(capture);
         } catch {

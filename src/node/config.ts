@@ -26,6 +26,8 @@ export const NodeConfig = z.strictObject({
   chatRateLimitPerMinute: z.coerce.number().int().min(1).max(10_000_000).default(120),
   /** Free answers per UTC day for callers without an address (per IP); signed-in callers get their trust level's quota. */
   anonymousDailyQuota: z.coerce.number().int().min(0).max(1_000_000).default(20),
+  /** A PostgreSQL ledger shared with other node processes (postgres://…); absent: the data dir's own ledger. */
+  ledgerUrl: z.string().max(2048).regex(/^postgres(ql)?:\/\/\S+$/, 'must be postgres://user@host:port/database').optional(),
   /** pino JSON request logs on stderr. */
   logLevel: z.enum(['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 });
@@ -37,6 +39,7 @@ export interface NodeFlags {
   port?: string | undefined;
   role?: string | undefined;
   config?: string | undefined;
+  ledgerUrl?: string | undefined;
 }
 
 const ENV_KEYS = {
@@ -49,6 +52,7 @@ const ENV_KEYS = {
   chatRateLimitPerMinute: 'BLYAN_CHAT_RATE_LIMIT',
   anonymousDailyQuota: 'BLYAN_ANON_DAILY_QUOTA',
   logLevel: 'BLYAN_LOG_LEVEL',
+  ledgerUrl: 'BLYAN_LEDGER_URL',
 } as const;
 
 function readConfigFile(path: string): Record<string, unknown> {
@@ -71,7 +75,7 @@ export function loadNodeConfig(flags: NodeFlags, env: NodeJS.ProcessEnv = proces
   const filePath = flags.config !== undefined ? resolve(flags.config) : join(dataDir, 'node.json');
   const file = flags.config !== undefined || existsSync(filePath) ? readConfigFile(filePath) : {};
   const fromEnv = defined(Object.fromEntries(Object.entries(ENV_KEYS).map(([k, name]) => [k, env[name]])));
-  const fromFlags = defined({ host: flags.host, port: flags.port, role: flags.role });
+  const fromFlags = defined({ host: flags.host, port: flags.port, role: flags.role, ledgerUrl: flags.ledgerUrl });
   const parsed = NodeConfig.safeParse({ ...file, ...fromEnv, ...fromFlags, dataDir });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -7,10 +7,13 @@ import type { NodeConfig } from './config.ts';
 import { Credentials } from '../api/auth/sessions.ts';
 import { SiweNonces } from '../api/auth/siwe.ts';
 import { ApiMetrics } from '../api/metrics.ts';
-import { Ledger } from '../ledger/ledger.ts';
+import type { Ledger } from '../ledger/ledger.ts';
+import type { LedgerStore } from '../ledger/ledgerStore.ts';
+import { closeLedger, openLedger } from '../ledger/openLedger.ts';
 import { Billing } from './billing.ts';
 import { EngineHost } from './engineHost.ts';
 import { ExpertUsage } from './expertUsage.ts';
+import { ChainCSync } from './chainCSync.ts';
 import { loadOrCreateNodeKey } from './nodeKey.ts';
 import { createLearning, type NodeLearning } from './learning.ts';
 
@@ -28,7 +31,8 @@ export class BlyanNode {
     private readonly server: FastifyInstance,
     private readonly shutdown: AbortController,
     readonly learning: NodeLearning,
-    readonly ledger: Ledger,
+    readonly ledger: Ledger<LedgerStore>,
+    private readonly chainSync: ChainCSync | undefined,
   ) {}
 
   static async start(config: NodeConfig): Promise<BlyanNode> {
@@ -37,11 +41,14 @@ export class BlyanNode {
     const shutdown = new AbortController();
     let server: FastifyInstance | undefined;
     let learning: NodeLearning | undefined;
-    let ledger: Ledger;
+    let ledger: Ledger<LedgerStore> | undefined;
+    let chainSync: ChainCSync | undefined;
     try {
       const nodeKey = loadOrCreateNodeKey(config.dataDir);
       // The node produces chain-C blocks (batched transactions) with its own key.
-      ledger = Ledger.open(store, { producerKey: nodeKey.privateKey });
+      ledger = await openLedger(store, { url: config.ledgerUrl, producerKey: nodeKey.privateKey });
+      // On a shared PostgreSQL ledger other processes add chain-C blocks: mirror them into this store.
+      if (ledger.store.kind === 'postgres') chainSync = new ChainCSync(ledger);
       const billing = new Billing(ledger, nodeKey, { anonymousDailyQuota: config.anonymousDailyQuota });
       learning = createLearning(store, config.dataDir);
       server = await buildServer({
@@ -67,11 +74,13 @@ export class BlyanNode {
       shutdown.abort();
       await learning?.jobs.close().catch(() => undefined);
       await server?.close().catch(() => undefined);
+      await chainSync?.stop();
+      if (ledger !== undefined) await closeLedger(ledger).catch(() => undefined);
       await engine.close();
       await store.close();
       throw err;
     }
-    return new BlyanNode(config, store, engine, server, shutdown, learning, ledger);
+    return new BlyanNode(config, store, engine, server, shutdown, learning, ledger, chainSync);
   }
 
   /** The actual address (the port is chosen by the OS when configured as 0). */
@@ -88,6 +97,8 @@ export class BlyanNode {
       // A mining job is cancelled (its worker writes to the store, so it must end before the store closes).
       await this.learning.jobs.close();
       await this.server.close();
+      await this.chainSync?.stop();
+      await closeLedger(this.ledger);
       await this.engine.close();
       await this.store.close();
     })();

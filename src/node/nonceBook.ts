@@ -1,4 +1,4 @@
-import type { LedgerReader } from '../ledger/state.ts';
+import type { Account } from '../ledger/state.ts';
 import type { Hex20 } from '../ledger/systemAccounts.ts';
 
 /**
@@ -9,10 +9,11 @@ import type { Hex20 } from '../ledger/systemAccounts.ts';
 export class NonceBook {
   private readonly next = new Map<Hex20, bigint>();
 
-  constructor(private readonly state: LedgerReader) {}
+  constructor(private readonly account: (addr: Hex20) => Promise<Account | undefined>) {}
 
-  take(addr: Hex20): bigint {
-    const committed = this.state.account(addr)?.nonce ?? 0n;
+  async take(addr: Hex20): Promise<bigint> {
+    const committed = (await this.account(addr))?.nonce ?? 0n;
+    // From here on synchronous: concurrent takes cannot hand out the same nonce.
     const local = this.next.get(addr) ?? 0n;
     const n = committed > local ? committed : local;
     this.next.set(addr, n + 1n);

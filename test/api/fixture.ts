@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { CharVocab } from '../../src/learning/charVocab.ts';
 import { exportCharMoeCheckpoint } from '../../src/learning/checkpointExport.ts';
@@ -33,4 +35,33 @@ export function tinyDataDir(opts: { maxPositions?: number } = {}): { data: strin
 /** The node in this process on a free loopback port. */
 export async function startNode(data: string, extra: Record<string, string> = {}): Promise<BlyanNode> {
   return BlyanNode.start(loadNodeConfig({ data, port: '0', host: '127.0.0.1' }, extra));
+}
+
+/** `blyan up` as its own process on a free loopback port, as a user runs it. */
+export async function startNodeProcess(data: string, env: Record<string, string> = {}): Promise<{ url: string; stop: () => Promise<number | null> }> {
+  const bin = join(import.meta.dirname, '../../bin/blyan.js');
+  const child = spawn(process.execPath, [bin, 'up', '--data', data, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...ENV, ...env } });
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  const url = await new Promise<string>((ok, fail) => {
+    child.stdout.on('data', (s: string) => {
+      out += s;
+      try {
+        ok((JSON.parse(out) as { url: string }).url);
+      } catch {
+        // not the whole JSON yet
+      }
+    });
+    child.once('exit', (code) => fail(new Error(`blyan up exited early (${code})`)));
+  });
+  return {
+    url,
+    stop: async () => {
+      if (child.exitCode !== null) return child.exitCode;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      const [code] = (await exited) as [number | null];
+      return code;
+    },
+  };
 }

@@ -2,32 +2,32 @@
  * Charges through the API against a real node on 127.0.0.1: a viem-signed quote pays for exactly the tokens
  * produced (POST /chat, SSE, WebSocket); cancelling mid-stream charges only what was produced; a failed
  * answer charges nothing; insufficient balance is a 402 with nothing moved; the free tier runs out with a
- * 429; and the ledger audit passes after all of it.
+ * 429; and the ledger audit passes after all of it. The node is a `blyan up` process.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createSiweMessage } from 'viem/siwe';
 import WebSocket from 'ws';
-import { auditLedger } from '../../src/ledger/audit.ts';
 import { burnOf, priceOf } from '../../src/ledger/pricing.ts';
-import type { Hex32 } from '../../src/ledger/txTypes.ts';
-import type { BlyanNode } from '../../src/node/node.ts';
-import { startNode, TEXT, tinyDataDir } from './fixture.ts';
+import { blyanJson } from '../helpers/cli.ts';
+import { startNodeProcess, TEXT, tinyDataDir } from './fixture.ts';
 
-let node: BlyanNode;
+let node: Awaited<ReturnType<typeof startNodeProcess>>;
 let cleanup: () => void;
 let url: string;
+let data: string;
 
 before(async () => {
   const d = tinyDataDir({ maxPositions: 4096 });
   cleanup = d.cleanup;
-  node = await startNode(d.data, { BLYAN_LOG_LEVEL: 'silent', BLYAN_ANON_DAILY_QUOTA: '3' });
+  data = d.data;
+  node = await startNodeProcess(d.data, { BLYAN_LOG_LEVEL: 'silent', BLYAN_ANON_DAILY_QUOTA: '3' });
   url = node.url;
 });
 
 after(async () => {
-  await node.stop();
+  assert.equal(await node.stop(), 0, 'the node exits cleanly on SIGTERM');
   cleanup();
 });
 
@@ -50,7 +50,7 @@ async function signIn(account: Account): Promise<string> {
 }
 
 interface Offer {
-  quoteId: Hex32;
+  quoteId: string;
   free: boolean;
   amount: string;
   typedData: { domain: { name: string; version: string; chainId: number }; types: { Authorize: { name: string; type: string }[] }; primaryType: 'Authorize'; message: Record<string, string> };
@@ -189,17 +189,19 @@ test('SSE: stream_start carries the quote, tokens the running cost, stream_end t
   assert.equal(start?.quote.free, false);
   assert.ok(lastCost > 0n);
   ctl.abort();
-  // The capture lands once the server sees the disconnect.
-  let hold = node.ledger.store.hold(quoteId as Hex32);
-  for (let i = 0; i < 200 && hold?.state !== 'credited'; i++) {
+  // The capture lands once the node sees the disconnect; the fee is 10^15 base units per token here.
+  let after = await balanceOf(account);
+  for (let i = 0; i < 200 && after === before - BigInt(PAID) * 10n ** 15n; i++) {
     await new Promise((r) => setTimeout(r, 25));
-    hold = node.ledger.store.hold(quoteId as Hex32);
+    after = await balanceOf(account);
   }
-  assert.equal(hold?.state, 'credited');
-  const used = Number(hold?.tokensUsed);
+  const charged = before - after;
+  assert.equal(charged % 10n ** 15n, 0n);
+  const used = Number(charged / 10n ** 15n);
+  assert.equal(charged, priceOf(BigInt(used), params()));
   assert.ok(used >= 1 + 5, `charged for at least the prompt and the tokens received (${used})`);
   assert.ok(used < 1 + 4000, `generation stopped early (${used} tokens charged)`);
-  assert.equal(await balanceOf(account), before - priceOf(BigInt(used), params()));
+  assert.equal((await call('GET', '/economy/supply')).body.escrow, '0', 'nothing left in escrow');
 });
 
 test('WebSocket: two streams on one socket, one cancelled mid-stream; heartbeat ping/pong; bad frames answered, socket kept', async () => {
@@ -254,6 +256,6 @@ test('anonymous free tier: a daily quota per IP, then 429 with a way forward; th
   const r = await call('POST', '/chat', { prompt: TEXT, maxTokens: 2 });
   assert.equal(r.body.code, 'FREE_TIER_EXHAUSTED');
   assert.match(r.body.message as string, /quote/);
-  const report = await auditLedger(node.store, node.ledger.store);
+  const report = blyanJson(['ledger', 'audit', '--data', data, '--json']) as { debits: string; credits: string };
   assert.equal(report.debits, report.credits);
 });

@@ -1,5 +1,5 @@
 /**
- * Ledger and sign-in endpoints against a real node on 127.0.0.1: SIWE with viem-signed EIP-4361 messages
+ * Ledger and sign-in endpoints against a `blyan up` process on 127.0.0.1: SIWE with viem-signed EIP-4361 messages
  * (replays, wrong domain, wrong chain id and expired sessions refused), sessions and API keys with scopes,
  * balances, the devnet faucet, EIP-712 transactions signed by viem, and the economy endpoints.
  */
@@ -7,22 +7,21 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createSiweMessage } from 'viem/siwe';
-import type { BlyanNode } from '../../src/node/node.ts';
-import { startNode, tinyDataDir } from './fixture.ts';
+import { startNodeProcess, tinyDataDir } from './fixture.ts';
 
-let node: BlyanNode;
+let node: Awaited<ReturnType<typeof startNodeProcess>>;
 let cleanup: () => void;
 let url: string;
 
 before(async () => {
   const d = tinyDataDir();
   cleanup = d.cleanup;
-  node = await startNode(d.data, { BLYAN_LOG_LEVEL: 'silent' });
+  node = await startNodeProcess(d.data, { BLYAN_LOG_LEVEL: 'silent' });
   url = node.url;
 });
 
 after(async () => {
-  await node.stop();
+  assert.equal(await node.stop(), 0);
   cleanup();
 });
 
@@ -159,7 +158,7 @@ test('faucet, balance, and a viem-signed Transfer through POST /tx; replays and 
   const eip = await call('GET', '/wallet/eip712');
   const domain = eip.body.domain as { name: string; version: string; chainId: number };
   const types = eip.body.types as Record<string, { name: string; type: string }[]>;
-  assert.equal(domain.chainId, node.store.preset.chainId);
+  assert.equal(domain.chainId, (await call('GET', '/health')).body.chainId);
   const nonce = BigInt((await call('GET', `/wallet/nonce/${carol.address}`)).body.nonce as string);
   const amount = grant / 4n;
   const message = { from: carol.address, to: dave.address, amount, nonce };

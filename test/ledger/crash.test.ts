@@ -56,7 +56,7 @@ test('ledger survives SIGKILL mid-batch: every reported tx is on chain and the a
       const store = BlockStore.open(dir, TINY);
       try {
         const ledger = Ledger.open(store, { producerKey: user('producer').key });
-        const report = auditLedger(store, ledger.store);
+        const report = await auditLedger(store, ledger.store);
         assert.equal(ledger.store.height(), store.height('C') - 1, 'state is at the chain head');
         for (const c of committed) assert.ok(c.block <= report.height, `round ${round}: block C:${c.block} of a reported tx is missing`);
       } finally {

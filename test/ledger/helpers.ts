@@ -5,6 +5,7 @@ import { BlockStore } from '../../src/chain/store.ts';
 import { GENESIS_PRIVATE_KEY } from '../../src/chain/genesis.ts';
 import { ONE_BLY } from '../../src/ledger/amount.ts';
 import { Ledger } from '../../src/ledger/ledger.ts';
+import type { LedgerStore } from '../../src/ledger/ledgerStore.ts';
 import { type LedgerParams, ledgerParamsFor } from '../../src/ledger/params.ts';
 import { type Hex20, hexAddress } from '../../src/ledger/systemAccounts.ts';
 import { type AnyTx, ledgerDomain, signTx } from '../../src/ledger/tx.ts';
@@ -52,10 +53,31 @@ export function freshLedger(opts: { maxBatch?: number; params?: LedgerParams } =
   };
 }
 
+/** A ledger under test, over either store (test/ledger/compliance.ts). */
+export interface LedgerEnv {
+  readonly ledger: Ledger<LedgerStore>;
+  readonly clock: { now: number };
+  close(): Promise<void>;
+}
+
+export interface EnvOptions {
+  readonly maxBatch?: number;
+  readonly params?: LedgerParams;
+}
+
+export type MakeEnv = (opts?: EnvOptions) => Promise<LedgerEnv>;
+
+export const lmdbEnv: MakeEnv = async (opts = {}) => freshLedger(opts);
+
 /** Grants `amount` from the treasury, signed by the (public) genesis authority. */
 let authorityNonce = 0n;
-export async function fund(ledger: Ledger, to: Hex20, amount: bigint): Promise<void> {
-  const next = ledger.store.account(AUTHORITY.addr)?.nonce ?? 0n;
+export async function fund(ledger: Ledger<LedgerStore>, to: Hex20, amount: bigint): Promise<void> {
+  const next = (await ledger.account(AUTHORITY.addr))?.nonce ?? 0n;
   authorityNonce = next > authorityNonce ? next : authorityNonce;
   await ledger.submit(sign(AUTHORITY, 'Grant', { to, amount, nonce: authorityNonce++ }));
+}
+
+/** An account's next nonce, through the asynchronous read path every store has. */
+export async function nonceOf(ledger: Ledger<LedgerStore>, addr: Hex20): Promise<bigint> {
+  return (await ledger.account(addr))?.nonce ?? 0n;
 }

@@ -40,7 +40,7 @@ test('reward records of the learning loop are paid once, by relative improvement
     assert.match(first[1]?.error ?? '', /^LEDGER_BAD_AMOUNT/);
     const second = await payRewardsAction(dir);
     assert.deepEqual(second.map((r) => r.status), ['already-paid', 'refused']);
-    const balance = await withLedger(dir, undefined, (l) => l.store.account(miner.addr)?.balance);
+    const balance = await withLedger(dir, undefined, async (l) => (await l.account(miner.addr))?.balance);
     assert.equal(balance, bly(20));
   } finally {
     cleanup();

@@ -35,7 +35,7 @@ test('a chain imported from an archive replays to the same ledger state; the aud
       for (const u of [alice, bob]) {
         assert.equal(accountToJson(ledger2.store.account(u.addr) ?? { balance: -1n, nonce: 0n, stake: 0n, rewards: 0n }), accountToJson(env.ledger.store.account(u.addr) ?? { balance: -2n, nonce: 0n, stake: 0n, rewards: 0n }));
       }
-      assert.equal(auditLedger(other, ledger2.store).transactions, 3);
+      assert.equal((await auditLedger(other, ledger2.store)).transactions, 3);
       await assert.rejects(ledger2.submit(sign(alice, 'Transfer', { to: bob.addr, amount: 1n, nonce: 2n })), (e) => isBlyanError(e, 'BAD_ARGUMENT'), 'read-only without a producer key');
     } finally {
       await other.close();
@@ -55,9 +55,9 @@ test('the audit catches tampered state, and an invalid txbatch block is refused 
     assert.ok(acc !== undefined);
     // Tamper: give alice one more unit behind the ledger's back.
     store.transaction(() => env.store.sideDb('ledger').putSync(`a/${alice.addr}`, Buffer.from(accountToJson({ ...acc, balance: acc.balance + 1n }))));
-    assert.throws(() => auditLedger(env.store, store), (e) => isBlyanError(e, 'LEDGER_AUDIT_FAILED') && e.data.rule === 'A4');
+    await assert.rejects(auditLedger(env.store, store), (e) => isBlyanError(e, 'LEDGER_AUDIT_FAILED') && e.data.rule === 'A4');
     store.transaction(() => env.store.sideDb('ledger').putSync(`a/${alice.addr}`, Buffer.from(accountToJson(acc))));
-    auditLedger(env.store, store);
+    await auditLedger(env.store, store);
 
     // A block that spends more than alice has, appended without the ledger (as a raw sync could): refused on catch-up.
     const head = env.store.headOf('C');

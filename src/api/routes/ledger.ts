@@ -34,7 +34,7 @@ const REWARD_KINDS: ReadonlySet<Posting['kind']> = new Set(['delta-reward', 'usa
 export function ledgerRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const { ledger, store } = deps;
   const faucetLimits = new FreeAllowance(store);
-  const nonces = new NonceBook(ledger.store);
+  const nonces = new NonceBook((a) => ledger.account(a));
 
   app.post('/tx', async (req) => {
     const body = parse(TxBody, req.body, 'body');
@@ -57,7 +57,7 @@ export function ledgerRoutes(app: FastifyInstance, deps: ApiDeps): void {
       throw new BlyanError('RATE_LIMITED', `${display(address)} already received today's faucet grant; try again after 00:00 UTC`);
     }
     const authority = ledger.params.authorities[0] as Hex20;
-    const tx = signTx('Grant', { from: authority, to: address, amount: FAUCET_AMOUNT, nonce: nonces.take(authority) }, ledgerDomain(ledger.params.chainId), GENESIS_PRIVATE_KEY);
+    const tx = signTx('Grant', { from: authority, to: address, amount: FAUCET_AMOUNT, nonce: await nonces.take(authority) }, ledgerDomain(ledger.params.chainId), GENESIS_PRIVATE_KEY);
     try {
       const r = await ledger.submit(tx);
       return { address: display(address), amount: FAUCET_AMOUNT.toString(), txId: r.txId, block: r.block };
@@ -70,39 +70,44 @@ export function ledgerRoutes(app: FastifyInstance, deps: ApiDeps): void {
   });
 
   /** Where every BLY is: issued = users + staked + escrow + pools + burned (the audit proves it). */
-  app.get('/economy/supply', async () => {
-    let users = 0n;
-    let accounts = 0;
-    for (const [addr, acc] of ledger.store.accounts()) {
-      if (systemAccountName(addr) === undefined) {
-        users += acc.balance;
-        accounts++;
+  app.get('/economy/supply', async () =>
+    ledger.store.withView(async (view) => {
+      let users = 0n;
+      let accounts = 0;
+      const sys = new Map<Hex20, bigint>();
+      for await (const [addr, acc] of view.accounts()) {
+        if (systemAccountName(addr) === undefined) {
+          users += acc.balance;
+          accounts++;
+        } else sys.set(addr, acc.balance);
       }
-    }
-    const bal = (a: Hex20) => ledger.store.account(a)?.balance ?? 0n;
-    const issued = -bal(SYSTEM.issuance);
-    return {
-      height: ledger.store.height(),
-      issued: issued.toString(),
-      burned: bal(SYSTEM.burn).toString(),
-      circulating: (issued - bal(SYSTEM.burn)).toString(),
-      users: users.toString(),
-      accounts,
-      staked: bal(SYSTEM.stakeVault).toString(),
-      escrow: bal(SYSTEM.escrow).toString(),
-      rewardPool: bal(SYSTEM.rewardPool).toString(),
-      validationPool: bal(SYSTEM.validationPool).toString(),
-      treasury: bal(SYSTEM.treasury).toString(),
-    };
-  });
+      const bal = (a: Hex20) => sys.get(a) ?? 0n;
+      const issued = -bal(SYSTEM.issuance);
+      return {
+        height: view.height,
+        issued: issued.toString(),
+        burned: bal(SYSTEM.burn).toString(),
+        circulating: (issued - bal(SYSTEM.burn)).toString(),
+        users: users.toString(),
+        accounts,
+        staked: bal(SYSTEM.stakeVault).toString(),
+        escrow: bal(SYSTEM.escrow).toString(),
+        rewardPool: bal(SYSTEM.rewardPool).toString(),
+        validationPool: bal(SYSTEM.validationPool).toString(),
+        treasury: bal(SYSTEM.treasury).toString(),
+      };
+    }),
+  );
 
   /** Accounts by rewards earned (miners, validators, expert hosts), most first. */
   app.get('/economy/leaderboard', async (req) => {
     const { limit } = parse(LimitQuery, req.query, 'query');
     const rows: { address: Hex20; rewards: bigint; balance: bigint; stake: bigint }[] = [];
-    for (const [address, acc] of ledger.store.accounts()) {
-      if (systemAccountName(address) === undefined && acc.rewards > 0n) rows.push({ address, rewards: acc.rewards, balance: acc.balance, stake: acc.stake });
-    }
+    await ledger.store.withView(async (view) => {
+      for await (const [address, acc] of view.accounts()) {
+        if (systemAccountName(address) === undefined && acc.rewards > 0n) rows.push({ address, rewards: acc.rewards, balance: acc.balance, stake: acc.stake });
+      }
+    });
     rows.sort((a, b) => (a.rewards === b.rewards ? a.address.localeCompare(b.address) : a.rewards > b.rewards ? -1 : 1));
     return rows.slice(0, limit).map((r, i) => ({ rank: i + 1, address: display(r.address), rewards: r.rewards.toString(), balance: r.balance.toString(), stake: r.stake.toString() }));
   });
@@ -110,11 +115,10 @@ export function ledgerRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/economy/rewards/user/:address', async (req) => {
     const { address } = parse(AddressParam, req.params, 'params');
     const { limit } = parse(LimitQuery, req.query, 'query');
-    const rewards = ledger.store
-      .history(address, 10_000)
+    const rewards = (await ledger.history(address, 10_000))
       .filter((p) => REWARD_KINDS.has(p.kind) && p.to === address)
       .slice(0, limit)
       .map((p) => ({ kind: p.kind, amount: p.amount.toString(), block: p.block, txId: p.txId, time: p.time }));
-    return { address: display(address), total: (ledger.store.account(address)?.rewards ?? 0n).toString(), rewards };
+    return { address: display(address), total: ((await ledger.account(address))?.rewards ?? 0n).toString(), rewards };
   });
 }

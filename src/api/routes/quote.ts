@@ -21,7 +21,7 @@ export function quoteRoutes(app: FastifyInstance, { billing, credentials }: ApiD
     requireScope(id, 'chat');
     const user = requireAddress(id);
     const { maxTokens } = parse(QuoteBody, req.body, 'body');
-    const offer = billing.offer(user, maxTokens);
+    const offer = await billing.offer(user, maxTokens);
     return { ...offer, provider: display(offer.provider), pricePer1kTokens: billing.params.pricing.perKiloToken.toString(), burnBps: billing.params.pricing.burnBps.toString() };
   });
 }

@@ -38,13 +38,13 @@ export function walletRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.get('/wallet/balance/:address', async (req) => {
     const { address } = parse(AddressParam, req.params, 'params');
-    const acc = ledger.store.account(address);
+    const acc = await ledger.account(address);
     return { address: display(address), balance: (acc?.balance ?? 0n).toString(), stake: (acc?.stake ?? 0n).toString(), nonce: (acc?.nonce ?? 0n).toString() };
   });
 
   app.get('/wallet/nonce/:address', async (req) => {
     const { address } = parse(AddressParam, req.params, 'params');
-    return { address: display(address), nonce: (ledger.store.account(address)?.nonce ?? 0n).toString() };
+    return { address: display(address), nonce: ((await ledger.account(address))?.nonce ?? 0n).toString() };
   });
 
   /** What a wallet needs to sign any ledger transaction with eth_signTypedData_v4. */
@@ -76,7 +76,8 @@ export function walletRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/wallet/me', async (req) => {
     const id = identify(req, credentials);
     const address = requireAddress(id);
-    const acc = ledger.store.account(address);
+    const snap = await ledger.read({ accounts: [address], quotaAddrs: [address] });
+    const acc = snap.account(address);
     const now = Date.now();
     return {
       address: display(address),
@@ -84,8 +85,8 @@ export function walletRoutes(app: FastifyInstance, deps: ApiDeps): void {
       balance: (acc?.balance ?? 0n).toString(),
       nonce: (acc?.nonce ?? 0n).toString(),
       trustLevel: trustLevelOf(acc, ledger.params),
-      freeTier: billing.allowanceOf(id),
-      ledgerFreeRequestsLeft: freeQuotaLeft(ledger.store, address, now, ledger.params),
+      freeTier: await billing.allowanceOf(id),
+      ledgerFreeRequestsLeft: freeQuotaLeft(snap, address, now, ledger.params),
     };
   });
 

@@ -5,8 +5,9 @@ import { BlyanError } from '../../errors.ts';
 import { formatBly, parseBly } from '../../ledger/amount.ts';
 import { type AuditReport, auditLedger } from '../../ledger/audit.ts';
 import { trustLevelOf } from '../../ledger/freeTier.ts';
-import { Ledger } from '../../ledger/ledger.ts';
-import type { TxReceipt } from '../../ledger/ledgerStore.ts';
+import type { Ledger } from '../../ledger/ledger.ts';
+import type { LedgerStore, TxReceipt } from '../../ledger/ledgerStore.ts';
+import { closeLedger, ledgerUrlFrom, openLedger } from '../../ledger/openLedger.ts';
 import { deltaRewardAmount, deltaRewardKey, deltaRewardMessage, fromLearningRecord } from '../../ledger/rewards.ts';
 import { EMPTY_ACCOUNT } from '../../ledger/state.ts';
 import { postingView } from '../../ledger/stateCodec.ts';
@@ -19,11 +20,24 @@ import { openStore } from '../openStore.ts';
 
 /** The ledger commands' work, apart from argument parsing and printing (src/cli/commands/ledger.ts, wallet.ts). */
 
-export async function withLedger<T>(dataDir: string, producerKey: Uint8Array | undefined, fn: (ledger: Ledger, store: BlockStore) => Promise<T> | T): Promise<T> {
+/**
+ * Opens the data dir's ledger: the embedded LMDB one, or the PostgreSQL ledger named by `--ledger-url` /
+ * $BLYAN_LEDGER_URL (shared by several node processes; docs/ledger.md §9.2).
+ */
+export async function withLedger<T>(
+  dataDir: string,
+  producerKey: Uint8Array | undefined,
+  fn: (ledger: Ledger<LedgerStore>, store: BlockStore) => Promise<T> | T,
+  ledgerUrl?: string,
+): Promise<T> {
   const store = openStore(dataDir);
   try {
-    const ledger = Ledger.open(store, producerKey === undefined ? {} : { producerKey });
-    return await fn(ledger, store);
+    const ledger = await openLedger(store, { url: ledgerUrlFrom(ledgerUrl), ...(producerKey === undefined ? {} : { producerKey }) });
+    try {
+      return await fn(ledger, store);
+    } finally {
+      await closeLedger(ledger);
+    }
   } finally {
     await store.close();
   }
@@ -45,10 +59,10 @@ export interface BalanceView {
 }
 
 /** ADDR, or the data dir's only wallet when no address is given. */
-export async function balanceAction(dataDir: string, address: string | undefined): Promise<BalanceView> {
+export async function balanceAction(dataDir: string, address: string | undefined, ledgerUrl?: string): Promise<BalanceView> {
   const addr = toHex20(address ?? (await findWallet(dataDir)).address);
-  return withLedger(dataDir, undefined, (ledger) => {
-    const stored = ledger.store.account(addr);
+  return withLedger(dataDir, undefined, async (ledger) => {
+    const stored = await ledger.account(addr);
     const acc = stored ?? EMPTY_ACCOUNT;
     return {
       address: displayAddress(addr),
@@ -60,7 +74,7 @@ export async function balanceAction(dataDir: string, address: string | undefined
       trustLevel: trustLevelOf(stored, ledger.params),
       known: stored !== undefined,
     };
-  });
+  }, ledgerUrl);
 }
 
 export interface SendResult extends Omit<TxReceipt, 'from'> {
@@ -70,49 +84,49 @@ export interface SendResult extends Omit<TxReceipt, 'from'> {
 }
 
 /** Signs a Transfer with the wallet and commits it in a block this node authors (local ledger). */
-export async function sendAction(dataDir: string, to: string, amount: string, from: string | undefined): Promise<SendResult> {
+export async function sendAction(dataDir: string, to: string, amount: string, from: string | undefined, ledgerUrl?: string): Promise<SendResult> {
   const dest = toHex20(to);
   const units = parseBly(amount);
   const wallet = await unlockWallet(dataDir, from === undefined ? {} : { address: from });
   try {
     const sender = hexAddress(wallet.address);
     return await withLedger(dataDir, wallet.privateKey, async (ledger) => {
-      const nonce = ledger.store.account(sender)?.nonce ?? 0n;
+      const nonce = (await ledger.account(sender))?.nonce ?? 0n;
       const tx = signTx('Transfer', { from: sender, to: dest, amount: units, nonce }, ledgerDomain(ledger.params.chainId), wallet.privateKey);
       const receipt = await ledger.submit(tx);
       return { ...receipt, from: formatAddress(wallet.address), to: formatAddress(parseAddress(to)), amount: formatBly(units) };
-    });
+    }, ledgerUrl);
   } finally {
     wallet.privateKey.fill(0);
   }
 }
 
 /** tiny and devnet only: a Grant from the treasury signed by the public genesis authority key. */
-export async function faucetAction(dataDir: string, to: string, amount: string): Promise<TxReceipt> {
+export async function faucetAction(dataDir: string, to: string, amount: string, ledgerUrl?: string): Promise<TxReceipt> {
   const dest = toHex20(to);
   const units = parseBly(amount);
   return withLedger(dataDir, GENESIS_PRIVATE_KEY, async (ledger) => {
     const authority = ledger.params.authorities[0];
     if (authority === undefined) throw new BlyanError('LEDGER_NOT_AUTHORIZED', 'this network has no ledger authority');
-    const nonce = ledger.store.account(authority)?.nonce ?? 0n;
+    const nonce = (await ledger.account(authority))?.nonce ?? 0n;
     const tx = signTx('Grant', { from: authority, to: dest, amount: units, nonce }, ledgerDomain(ledger.params.chainId), GENESIS_PRIVATE_KEY);
     return ledger.submit(tx);
-  });
+  }, ledgerUrl);
 }
 
-export async function historyAction(dataDir: string, address: string, limit: number): Promise<Record<string, unknown>[]> {
+export async function historyAction(dataDir: string, address: string, limit: number, ledgerUrl?: string): Promise<Record<string, unknown>[]> {
   const addr = toHex20(address);
-  return withLedger(dataDir, undefined, (ledger) => {
-    const rows = ledger.store.history(addr, limit);
-    if (rows.length === 0 && ledger.store.account(addr) === undefined) {
+  return withLedger(dataDir, undefined, async (ledger) => {
+    const rows = await ledger.history(addr, limit);
+    if (rows.length === 0 && (await ledger.account(addr)) === undefined) {
       throw new BlyanError('LEDGER_UNKNOWN_ACCOUNT', `${formatAddress(parseAddress(address))} has no account on this ledger`, { account: addr });
     }
     return rows.map((p) => ({ ...postingView(p), amountBly: formatBly(p.amount), direction: p.to === addr ? 'in' : 'out' }));
-  });
+  }, ledgerUrl);
 }
 
-export async function auditAction(dataDir: string): Promise<AuditReport> {
-  return withLedger(dataDir, undefined, (ledger, store) => auditLedger(store, ledger.store));
+export async function auditAction(dataDir: string, ledgerUrl?: string): Promise<AuditReport> {
+  return withLedger(dataDir, undefined, (ledger, store) => auditLedger(store, ledger.store), ledgerUrl);
 }
 
 export interface RewardPayout {
@@ -129,18 +143,18 @@ export interface RewardPayout {
  * DeltaReward transactions signed by the public genesis authority. A refused payout (e.g. an exhausted
  * reward pool, or an improvement too small to earn anything) is reported and the others still go through.
  */
-export async function payRewardsAction(dataDir: string): Promise<RewardPayout[]> {
+export async function payRewardsAction(dataDir: string, ledgerUrl?: string): Promise<RewardPayout[]> {
   return withLedger(dataDir, GENESIS_PRIVATE_KEY, async (ledger, store) => {
     const authority = ledger.params.authorities[0];
     if (authority === undefined) throw new BlyanError('LEDGER_NOT_AUTHORIZED', 'this network has no ledger authority');
-    let nonce = ledger.store.account(authority)?.nonce ?? 0n;
+    let nonce = (await ledger.account(authority))?.nonce ?? 0n;
     const out: RewardPayout[] = [];
     const pending: Promise<void>[] = [];
     for (const learning of new RewardRecords(store).list()) {
       const r = fromLearningRecord(learning);
       const row: RewardPayout = { deltaBlock: r.deltaBlock, miner: r.miner, improvementPpm: r.improvementPpm.toString(), amount: formatBly(deltaRewardAmount(r.improvementPpm, ledger.params)), status: 'paid' };
       out.push(row);
-      if (ledger.store.rewardPaid(deltaRewardKey(r))) {
+      if (await ledger.rewardPaid(deltaRewardKey(r))) {
         row.status = 'already-paid';
         continue;
       }
@@ -157,5 +171,5 @@ export async function payRewardsAction(dataDir: string): Promise<RewardPayout[]>
     }
     await Promise.all(pending);
     return out;
-  });
+  }, ledgerUrl);
 }

@@ -10,8 +10,10 @@ import { note, printJson, printLine } from '../output.ts';
 interface Opts {
   data?: string;
   json?: boolean;
+  ledgerUrl?: string;
 }
 const DATA_HELP = 'data directory (default: $BLYAN_DATA or ~/.blyan)';
+export const LEDGER_URL_OPTION = ['--ledger-url <url>', "a PostgreSQL ledger shared by several nodes, postgres://… (default: $BLYAN_LEDGER_URL, else the data dir's own ledger)"] as const;
 
 function parseLimit(text: string): number {
   const n = Number(text);
@@ -28,9 +30,10 @@ export function registerLedgerCommands(program: Command): void {
     .argument('<address>', '0x address')
     .option('--limit <n>', 'at most this many postings', '50')
     .option('--data <dir>', DATA_HELP)
+    .option(...LEDGER_URL_OPTION)
     .option('--json', 'print the postings as JSON')
     .action(async (address: string, opts: Opts & { limit: string }) => {
-      const rows = await historyAction(resolveDataDir(opts.data), address, parseLimit(opts.limit));
+      const rows = await historyAction(resolveDataDir(opts.data), address, parseLimit(opts.limit), opts.ledgerUrl);
       if (opts.json === true) return printJson(rows);
       for (const r of rows) {
         const other = r.direction === 'in' ? `from ${displayAddress(r.from as Hex20)}` : `to ${displayAddress(r.to as Hex20)}`;
@@ -42,9 +45,10 @@ export function registerLedgerCommands(program: Command): void {
     .command('audit')
     .description('recompute every balance from C:0 and prove debits = credits and that the stored state matches')
     .option('--data <dir>', DATA_HELP)
+    .option(...LEDGER_URL_OPTION)
     .option('--json', 'print the audit report as JSON')
     .action(async (opts: Opts) => {
-      const report = await auditAction(resolveDataDir(opts.data));
+      const report = await auditAction(resolveDataDir(opts.data), opts.ledgerUrl);
       if (opts.json === true) return printJson(report);
       printLine(`ledger audit passed: C:0 … C:${report.height}, ${report.transactions} transactions, ${report.postings} postings, ${report.accounts} accounts (${report.ms} ms)`);
       printLine(`debits = credits = ${formatBly(BigInt(report.debits))} BLY; supply ${formatBly(BigInt(report.supply))} BLY; burned ${formatBly(BigInt(report.burned))} BLY`);
@@ -56,9 +60,10 @@ export function registerLedgerCommands(program: Command): void {
     .argument('<to>', '0x address')
     .argument('<amount>', 'BLY, a decimal such as 10 or 0.5')
     .option('--data <dir>', DATA_HELP)
+    .option(...LEDGER_URL_OPTION)
     .option('--json', 'print the receipt as JSON')
     .action(async (to: string, amount: string, opts: Opts) => {
-      const receipt = await faucetAction(resolveDataDir(opts.data), to, amount);
+      const receipt = await faucetAction(resolveDataDir(opts.data), to, amount, opts.ledgerUrl);
       if (opts.json === true) return printJson(receipt);
       printLine(`granted ${amount} BLY in block C:${receipt.block} (tx ${receipt.txId})`);
     });
@@ -67,9 +72,10 @@ export function registerLedgerCommands(program: Command): void {
     .command('pay-rewards')
     .description('tiny/devnet only: pay the unpaid reward records of accepted deltas (signed with the public genesis authority key)')
     .option('--data <dir>', DATA_HELP)
+    .option(...LEDGER_URL_OPTION)
     .option('--json', 'print one row per reward record as JSON')
     .action(async (opts: Opts) => {
-      const rows = await payRewardsAction(resolveDataDir(opts.data));
+      const rows = await payRewardsAction(resolveDataDir(opts.data), opts.ledgerUrl);
       if (opts.json === true) return printJson(rows);
       if (rows.length === 0) note('no reward records: nothing to pay');
       for (const r of rows) printLine(`${r.deltaBlock}  ${r.miner}  ${r.amount} BLY  ${r.status}${r.error === undefined ? '' : ` (${r.error})`}`);

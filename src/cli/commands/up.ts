@@ -36,6 +36,7 @@ export function registerUpCommand(program: Command): void {
     .option('--port <port>', 'port to listen on, 0 for any free one (default $BLYAN_PORT or 7777)')
     .option('--role <role>', 'node role: full (default $BLYAN_ROLE or full)')
     .option('--config <file>', 'JSON config file (default <data>/node.json when present)')
+    .option('--ledger-url <url>', 'share a PostgreSQL ledger with other node processes, postgres://… (default $BLYAN_LEDGER_URL, else the data dir\'s own)')
     .option('--once', 'print the chain summary and exit instead of serving')
     .option('--json', 'print JSON (the chain summary with --once; {url, …} when serving)')
     .action(async (opts: UpFlags) => {

@@ -2,6 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import type { Command } from 'commander';
+import { LEDGER_URL_OPTION } from './ledger.ts';
 import { formatAddress } from '../../chain/address.ts';
 import { addressOf, isValidPrivateKey } from '../../chain/sign.ts';
 import { BlyanError } from '../../errors.ts';
@@ -136,9 +137,10 @@ export function registerWalletCommands(program: Command): void {
     .description('BLY balance, stake and nonce of an address on the local ledger (chain C)')
     .argument('[address]', '0x address (default: the only wallet in the data dir)')
     .option('--data <dir>', DATA_HELP)
+    .option(...LEDGER_URL_OPTION)
     .option('--json', 'print {address, balance, stake, nonce, …} as JSON')
-    .action(async (address: string | undefined, opts: CommonOpts) => {
-      const b = await balanceAction(resolveDataDir(opts.data), address);
+    .action(async (address: string | undefined, opts: CommonOpts & { ledgerUrl?: string }) => {
+      const b = await balanceAction(resolveDataDir(opts.data), address, opts.ledgerUrl);
       if (opts.json === true) return printJson(b);
       printLine(`${b.address}  ${b.balance} BLY  (staked ${b.stake}, nonce ${b.nonce}, trust ${b.trustLevel})`);
     });
@@ -150,9 +152,10 @@ export function registerWalletCommands(program: Command): void {
     .argument('<amount>', 'BLY, a decimal such as 10 or 0.25 (at most 18 decimals)')
     .option('--address <address>', 'the sending wallet (needed when there are several)')
     .option('--data <dir>', DATA_HELP)
+    .option(...LEDGER_URL_OPTION)
     .option('--json', 'print the receipt as JSON')
-    .action(async (to: string, amount: string, opts: CommonOpts & { address?: string }) => {
-      const r = await sendAction(resolveDataDir(opts.data), to, amount, opts.address);
+    .action(async (to: string, amount: string, opts: CommonOpts & { address?: string; ledgerUrl?: string }) => {
+      const r = await sendAction(resolveDataDir(opts.data), to, amount, opts.address, opts.ledgerUrl);
       if (opts.json === true) return printJson(r);
       printLine(`sent ${r.amount} BLY to ${r.to} in block C:${r.block} (tx ${r.txId})`);
     });
