@@ -108,6 +108,7 @@ export type BlyanErrorCode =
   | 'LEDGER_POOL_EXHAUSTED'
   | 'LEDGER_ALREADY_PAID'
   | 'LEDGER_AUDIT_FAILED'
+  | 'LEDGER_BAD_PARAMS'
   // generic input
   | 'BAD_ARGUMENT'
   | 'IO_ERROR'
@@ -121,7 +122,17 @@ export type BlyanErrorCode =
   | 'FREE_TIER_EXHAUSTED'
   | 'QUOTE_TOO_SMALL'
   | 'RATE_LIMITED'
-  | 'NOT_ON_THIS_NETWORK';
+  | 'NOT_ON_THIS_NETWORK'
+  // p2p: wire frames, peers and chain sync (docs/sync-protocol.md)
+  | 'P2P_FRAME_TOO_LARGE'
+  | 'P2P_MALFORMED'
+  | 'P2P_TIMEOUT'
+  | 'P2P_WRONG_GENESIS'
+  | 'P2P_BAD_DATA'
+  | 'P2P_REMOTE_ERROR'
+  | 'P2P_STREAM_CLOSED'
+  | 'P2P_NO_PEERS'
+  | 'P2P_SYNC_INCOMPLETE';
 
 export class BlyanError<Data extends Record<string, unknown> = Record<string, unknown>> extends Error {
   readonly code: BlyanErrorCode;

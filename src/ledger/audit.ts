@@ -7,7 +7,7 @@ import type { Block } from '../chain/types.ts';
 import { BlyanError } from '../errors.ts';
 import { applyBlock } from './apply.ts';
 import type { LedgerStore, LedgerView } from './ledgerStore.ts';
-import type { LedgerParams } from './params.ts';
+import { fixedSchedule, type ParamsSchedule, paramsScheduleOf } from './paramsSchedule.ts';
 import { MemoryLedgerState } from './memoryState.ts';
 import { holdToJson } from './stateCodec.ts';
 import type { Account } from './state.ts';
@@ -46,8 +46,9 @@ function fail(rule: string, why: string): never {
 const accountEq = (a: Account, b: Account): boolean =>
   a.balance === b.balance && a.nonce === b.nonce && a.stake === b.stake && a.rewards === b.rewards;
 
-export async function auditStore(store: LedgerStore): Promise<AuditReport> {
-  return store.withView((view) => auditView(view, store.preset, store.params));
+/** `schedule`: the parameters in force over time (from chain A); without one, the store's parameters throughout. */
+export async function auditStore(store: LedgerStore, schedule: ParamsSchedule = fixedSchedule(store.params)): Promise<AuditReport> {
+  return store.withView((view) => auditView(view, store.preset, schedule));
 }
 
 /**
@@ -55,7 +56,7 @@ export async function auditStore(store: LedgerStore): Promise<AuditReport> {
  * it must be a prefix of the audited chain.
  */
 export async function auditLedger(blocks: BlockStore, store: LedgerStore): Promise<AuditReport> {
-  const report = await auditStore(store);
+  const report = await auditStore(store, paramsScheduleOf(blocks, store.params));
   const local = blocks.headOf('C');
   if (local !== undefined && store.kind !== 'lmdb') {
     const [same] = await store.chainFrom(local.header.index, 1);
@@ -79,7 +80,7 @@ function checkLink(block: Block, payload: Uint8Array, n: number, prev: Block | u
   }
 }
 
-export async function auditView(view: LedgerView, preset: Preset, params: LedgerParams): Promise<AuditReport> {
+export async function auditView(view: LedgerView, preset: Preset, schedule: ParamsSchedule): Promise<AuditReport> {
   const t0 = performance.now();
   const replay = new MemoryLedgerState();
   let debits = 0n;
@@ -90,7 +91,7 @@ export async function auditView(view: LedgerView, preset: Preset, params: Ledger
   let prev: Block | undefined;
   for await (const { block, payload } of view.chain()) {
     checkLink(block, payload, n, prev, preset);
-    const diff = applyBlock(replay, block.header, payload, params);
+    const diff = applyBlock(replay, block.header, payload, schedule.at(block.header.time));
     for (const p of diff.postings) {
       if (p.amount <= 0n) fail('A1', `posting ${p.block}/${p.seq} has a non-positive amount`);
       debits += p.amount;

@@ -8,6 +8,7 @@ import { type BatchPlan, type IdempotencyRecord, type LedgerStore, StaleHeadErro
 import { LmdbLedgerStore } from './lmdbStore.ts';
 import { StateOverlay } from './overlay.ts';
 import { type LedgerParams, ledgerParamsFor } from './params.ts';
+import { paramsScheduleOf } from './paramsSchedule.ts';
 import type { Account, Hold, Posting } from './state.ts';
 import { KeySet } from './storeKeys.ts';
 import type { LedgerSnapshot } from './storeSnapshot.ts';
@@ -199,6 +200,8 @@ export class Ledger<S extends LedgerStore = LmdbLedgerStore> {
     const index = snap.head.height + 1;
     const time = Math.max(now, snap.head.time);
     const overlay = new StateOverlay(snap, index, time);
+    // Every validator applies this block with the parameters in force at its time (chain A `params` blocks).
+    const params = this.paramsAt(time);
     const ids: Hex32[] = [];
     for (const { p, txId } of live) {
       if (p.key !== undefined) {
@@ -210,7 +213,7 @@ export class Ledger<S extends LedgerStore = LmdbLedgerStore> {
         }
       }
       try {
-        applyTx(overlay, p.tx, out.accepted.length, this.params, txId);
+        applyTx(overlay, p.tx, out.accepted.length, params, txId);
         out.accepted.push(p);
         ids.push(txId);
       } catch (err) {
@@ -228,6 +231,11 @@ export class Ledger<S extends LedgerStore = LmdbLedgerStore> {
     }
     out.plan = { block, payload, diff: overlay.diff(), idempotency };
     return out;
+  }
+
+  /** The economic parameters in force at block time `t`: the preset's, or a chain-A `params` block's (docs/ledger.md §6.1). */
+  paramsAt(t: number): LedgerParams {
+    return paramsScheduleOf(this.blocks, this.params).at(t);
   }
 
   // ---- reads (asynchronous: they work on every store) ----

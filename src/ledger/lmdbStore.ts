@@ -6,6 +6,7 @@ import { BlyanError } from '../errors.ts';
 import { applyBlock } from './apply.ts';
 import { type BatchPlan, type ChainEntry, type IdempotencyRecord, type LedgerStore, type LedgerView, StaleHeadError } from './ledgerStore.ts';
 import type { LedgerParams } from './params.ts';
+import { paramsScheduleOf } from './paramsSchedule.ts';
 import { type Account, type Hold, type LedgerDiff, type LedgerReader, type Posting, quotaKey } from './state.ts';
 import { accountFromJson, accountToJson, holdFromJson, holdToJson, postingFromJson, postingToJson } from './stateCodec.ts';
 import type { StateKeys } from './storeKeys.ts';
@@ -160,7 +161,7 @@ export class LmdbLedgerStore implements LedgerStore, LedgerReader {
         if (block === undefined) throw new BlyanError('STORE_CORRUPT', `chain C has no block at ${i}`);
         const payload = block.header.payloadSize === 0 ? new Uint8Array(0) : this.blocks.getPayload(block.header.payloadHash);
         if (payload === undefined) throw new BlyanError('STORE_CORRUPT', `payload of C:${i} is missing`);
-        this.write(applyBlock(this, block.header, payload, this.params));
+        this.write(applyBlock(this, block.header, payload, paramsScheduleOf(this.blocks, this.params).at(block.header.time)));
       });
       applied++;
     }

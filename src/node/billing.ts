@@ -90,6 +90,7 @@ export class Billing {
   private readonly nonces: NonceBook;
   private readonly allowance: FreeAllowance;
   private readonly now: () => number;
+  /** Chain id and the preset's parameters; what is in force at a time comes from paramsNow(). */
   readonly params: LedgerParams;
 
   constructor(
@@ -101,6 +102,11 @@ export class Billing {
     this.nonces = new NonceBook((a) => ledger.account(a));
     this.allowance = new FreeAllowance(ledger.blocks);
     this.now = opts.now ?? Date.now;
+  }
+
+  /** The economic parameters in force now (chain A `params` blocks can change prices, quotas and authorities). */
+  paramsNow(): LedgerParams {
+    return this.ledger.paramsAt(this.now());
   }
 
   get provider(): Hex20 {
@@ -118,8 +124,9 @@ export class Billing {
     if (user === this.key.address) throw new BlyanError('LEDGER_BAD_QUOTE', 'this node cannot sell to its own address');
     const now = this.now();
     const snap = await this.ledger.read({ accounts: [user], quotaAddrs: [user] });
-    const free = BigInt(maxTokens) <= this.params.freeTier.maxTokensPerRequest && freeQuotaLeft(snap, user, now, this.params) > 0;
-    const quote = makeQuote({ provider: this.key.address, maxTokens: BigInt(maxTokens), now, free }, this.params);
+    const p = this.ledger.paramsAt(now);
+    const free = BigInt(maxTokens) <= p.freeTier.maxTokensPerRequest && freeQuotaLeft(snap, user, now, p) > 0;
+    const quote = makeQuote({ provider: this.key.address, maxTokens: BigInt(maxTokens), now, free }, p);
     const nonce = await this.nonces.take(user);
     this.quotes.add({ quote, user, nonce }, now);
     const m = authorizeMessage(quote, user, nonce);
@@ -148,7 +155,8 @@ export class Billing {
 
   private async quotaOf(id: Identity): Promise<number> {
     if (id.kind === 'anonymous') return this.opts.anonymousDailyQuota;
-    return this.params.freeTier.dailyQuota[trustLevelOf(await this.ledger.account(id.address), this.params)];
+    const p = this.paramsNow();
+    return p.freeTier.dailyQuota[trustLevelOf(await this.ledger.account(id.address), p)];
   }
 
   /** Opens the payment of one answer; throws (and charges nothing) if the caller may not be served. */
@@ -167,7 +175,7 @@ export class Billing {
     const day = dayOf(now);
     let open = true;
     return {
-      quote: { quoteId: null, free: true, maxTokens: null, maxCost: '0', pricePer1kTokens: this.params.pricing.perKiloToken.toString() },
+      quote: { quoteId: null, free: true, maxTokens: null, maxCost: '0', pricePer1kTokens: this.paramsNow().pricing.perKiloToken.toString() },
       tokenBudget: undefined,
       costOf: () => 0n,
       settle: async (_p, completion) => {
@@ -196,6 +204,8 @@ export class Billing {
     await this.ledger.submit(tx);
     const free = quote.amount === 0n;
     const maxTokens = Number(quote.maxTokens);
+    // The prices the quote was made with (the Authorize only passed if they are still in force).
+    const p = this.paramsNow();
     let open = true;
     const release = async () => {
       if (!open) return;
@@ -203,9 +213,9 @@ export class Billing {
       await this.ledger.submit(await this.signAsNode('Release', { quoteId: quote.quoteId }));
     };
     return {
-      quote: { quoteId: quote.quoteId, free, maxTokens, maxCost: quote.amount.toString(), pricePer1kTokens: this.params.pricing.perKiloToken.toString() },
+      quote: { quoteId: quote.quoteId, free, maxTokens, maxCost: quote.amount.toString(), pricePer1kTokens: p.pricing.perKiloToken.toString() },
       tokenBudget: maxTokens,
-      costOf: (tokens) => (free ? 0n : priceOf(BigInt(Math.min(tokens, maxTokens)), this.params)),
+      costOf: (tokens) => (free ? 0n : priceOf(BigInt(Math.min(tokens, maxTokens)), p)),
       settle: async (promptTokens, completionTokens) => {
         if (completionTokens === 0) {
           await release();
@@ -224,8 +234,10 @@ export class Billing {
           await release().catch(() => undefined);
           return { cost: { charged: '0', burned: '0', free, tokens: used }, captureTx: null };
         }
-        const fee = free ? 0n : priceOf(BigInt(used), this.params);
-        return { cost: { charged: fee.toString(), burned: burnOf(fee, this.params).toString(), free, tokens: used }, captureTx: toHex0x(txDigest(capture)) };
+        // What the ledger charged: the Capture applied with the parameters in force at its block's time.
+        const h = await this.ledger.hold(quote.quoteId);
+        const fee = h?.charged ?? (free ? 0n : priceOf(BigInt(used), p));
+        return { cost: { charged: fee.toString(), burned: (h?.burned ?? burnOf(fee, p)).toString(), free, tokens: used }, captureTx: toHex0x(txDigest(capture)) };
       },
       fail: release,
     };

@@ -22,6 +22,6 @@ export function quoteRoutes(app: FastifyInstance, { billing, credentials }: ApiD
     const user = requireAddress(id);
     const { maxTokens } = parse(QuoteBody, req.body, 'body');
     const offer = await billing.offer(user, maxTokens);
-    return { ...offer, provider: display(offer.provider), pricePer1kTokens: billing.params.pricing.perKiloToken.toString(), burnBps: billing.params.pricing.burnBps.toString() };
+    return { ...offer, provider: display(offer.provider), pricePer1kTokens: billing.paramsNow().pricing.perKiloToken.toString(), burnBps: billing.paramsNow().pricing.burnBps.toString() };
   });
 }

@@ -84,9 +84,9 @@ export function walletRoutes(app: FastifyInstance, deps: ApiDeps): void {
       via: id.kind,
       balance: (acc?.balance ?? 0n).toString(),
       nonce: (acc?.nonce ?? 0n).toString(),
-      trustLevel: trustLevelOf(acc, ledger.params),
+      trustLevel: trustLevelOf(acc, ledger.paramsAt(now)),
       freeTier: await billing.allowanceOf(id),
-      ledgerFreeRequestsLeft: freeQuotaLeft(snap, address, now, ledger.params),
+      ledgerFreeRequestsLeft: freeQuotaLeft(snap, address, now, ledger.paramsAt(now)),
     };
   });
 

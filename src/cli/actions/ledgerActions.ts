@@ -14,6 +14,13 @@ import { postingView } from '../../ledger/stateCodec.ts';
 import { displayAddress, type Hex20, hexAddress } from '../../ledger/systemAccounts.ts';
 import { ledgerDomain, signTx } from '../../ledger/tx.ts';
 import { RewardRecords } from '../../learning/rewardRecords.ts';
+import { createBlock } from '../../chain/block.ts';
+import { toHex } from '../../chain/hash.ts';
+import { addressOf } from '../../chain/sign.ts';
+import { changeOf, encodeParamsChange } from '../../ledger/paramsBlock.ts';
+import { GENESIS_AUTHORITY } from '../../ledger/params.ts';
+import { PARAMS_NOTICE_MS, paramsScheduleOf } from '../../ledger/paramsSchedule.ts';
+import { type ParamsView, paramsJson, paramsView } from '../../ledger/paramsView.ts';
 import { findWallet } from '../../wallet/walletStore.ts';
 import { unlockWallet } from '../../wallet/signer.ts';
 import { openStore } from '../openStore.ts';
@@ -106,8 +113,7 @@ export async function faucetAction(dataDir: string, to: string, amount: string, 
   const dest = toHex20(to);
   const units = parseBly(amount);
   return withLedger(dataDir, GENESIS_PRIVATE_KEY, async (ledger) => {
-    const authority = ledger.params.authorities[0];
-    if (authority === undefined) throw new BlyanError('LEDGER_NOT_AUTHORIZED', 'this network has no ledger authority');
+    const authority = GENESIS_AUTHORITY;
     const nonce = (await ledger.account(authority))?.nonce ?? 0n;
     const tx = signTx('Grant', { from: authority, to: dest, amount: units, nonce }, ledgerDomain(ledger.params.chainId), GENESIS_PRIVATE_KEY);
     return ledger.submit(tx);
@@ -145,8 +151,7 @@ export interface RewardPayout {
  */
 export async function payRewardsAction(dataDir: string, ledgerUrl?: string): Promise<RewardPayout[]> {
   return withLedger(dataDir, GENESIS_PRIVATE_KEY, async (ledger, store) => {
-    const authority = ledger.params.authorities[0];
-    if (authority === undefined) throw new BlyanError('LEDGER_NOT_AUTHORIZED', 'this network has no ledger authority');
+    const authority = GENESIS_AUTHORITY;
     let nonce = (await ledger.account(authority))?.nonce ?? 0n;
     const out: RewardPayout[] = [];
     const pending: Promise<void>[] = [];
@@ -172,4 +177,78 @@ export async function payRewardsAction(dataDir: string, ledgerUrl?: string): Pro
     await Promise.all(pending);
     return out;
   }, ledgerUrl);
+}
+
+export async function paramsAction(dataDir: string): Promise<ParamsView> {
+  const store = openStore(dataDir);
+  try {
+    return paramsView(store);
+  } finally {
+    await store.close();
+  }
+}
+
+export interface SetParamsOptions {
+  readonly pricePer1k?: string;
+  readonly burnBps?: string;
+  readonly authorities?: string;
+  readonly activeInSeconds?: string;
+  /** Sign with this wallet of the data dir; default on tiny/devnet: the public genesis authority. */
+  readonly wallet?: string;
+}
+
+/**
+ * Appends a chain-A `params` block: the parameters in force now with the given changes, from `activeFrom`
+ * on. Signed by a ledger authority (rule P2); checked against the same rules the schedule applies before
+ * anything is written, so a block that would be ignored is never made.
+ */
+export async function setParamsAction(dataDir: string, opts: SetParamsOptions): Promise<{ block: string; index: number; activeFrom: number; params: Record<string, unknown> }> {
+  let key: Uint8Array;
+  let wipe = false;
+  const store = openStore(dataDir);
+  try {
+    if (opts.wallet === undefined) {
+      if (store.preset.name !== 'tiny' && store.preset.name !== 'devnet') throw new BlyanError('BAD_ARGUMENT', 'name the authority wallet that signs the change: --wallet 0x…');
+      key = GENESIS_PRIVATE_KEY;
+    } else {
+      key = (await unlockWallet(dataDir, { address: opts.wallet })).privateKey;
+      wipe = true;
+    }
+    try {
+      const head = store.headOf('A');
+      if (head === undefined) throw new BlyanError('STORE_NOT_INITIALISED', 'chain A is empty');
+      const now = Math.max(Date.now(), head.header.time);
+      const notice = PARAMS_NOTICE_MS[store.preset.name];
+      const wait = opts.activeInSeconds === undefined ? notice : Number(opts.activeInSeconds) * 1000;
+      if (!Number.isFinite(wait) || wait < notice) throw new BlyanError('BAD_ARGUMENT', `--active-in must be at least ${notice / 1000} s on ${store.preset.network} (every node needs the block before it applies)`);
+      const activeFrom = now + Math.ceil(wait);
+      const current = paramsScheduleOf(store).at(activeFrom);
+      const change = changeOf(current, activeFrom);
+      const pricing = {
+        ...change.pricing,
+        ...(opts.pricePer1k === undefined ? {} : { perKiloToken: parseBly(opts.pricePer1k) }),
+        ...(opts.burnBps === undefined ? {} : { burnBps: parseBpsArg(opts.burnBps) }),
+      };
+      const authorities = opts.authorities === undefined ? change.authorities : opts.authorities.split(',').map((a) => toHex20(a.trim()));
+      const payload = encodeParamsChange({ ...change, pricing, authorities });
+      const signer = hexAddress(addressOf(key));
+      if (!paramsScheduleOf(store).at(now).authorities.includes(signer)) {
+        throw new BlyanError('LEDGER_NOT_AUTHORIZED', `${formatAddress(addressOf(key))} is not a ledger authority now; only an authority may change the parameters`);
+      }
+      const block = createBlock({ chain: 'A', index: head.header.index + 1, prev: head.id, deps: [], type: 'params', time: now }, payload, key, store.preset);
+      store.append(block, payload);
+      const entry = paramsScheduleOf(store).entries.find((e) => e.block === toHex(block.id));
+      if (entry === undefined) throw new BlyanError('LEDGER_BAD_PARAMS', 'the new params block was not accepted by the schedule');
+      return { block: toHex(block.id), index: block.header.index, activeFrom, params: paramsJson(entry.params) };
+    } finally {
+      if (wipe) key.fill(0);
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+function parseBpsArg(text: string): bigint {
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 10_000) throw new BlyanError('BAD_ARGUMENT', `--burn-bps must be 0 … 10000 (basis points), got "${text}"`);
+  return BigInt(text);
 }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { BlyanError } from '../../errors.ts';
 import { formatBly } from '../../ledger/amount.ts';
 import { displayAddress, type Hex20 } from '../../ledger/systemAccounts.ts';
-import { auditAction, faucetAction, historyAction, payRewardsAction } from '../actions/ledgerActions.ts';
+import { auditAction, faucetAction, historyAction, paramsAction, payRewardsAction, setParamsAction } from '../actions/ledgerActions.ts';
 import { resolveDataDir } from '../dataDir.ts';
 import { note, printJson, printLine } from '../output.ts';
 
@@ -79,5 +79,46 @@ export function registerLedgerCommands(program: Command): void {
       if (opts.json === true) return printJson(rows);
       if (rows.length === 0) note('no reward records: nothing to pay');
       for (const r of rows) printLine(`${r.deltaBlock}  ${r.miner}  ${r.amount} BLY  ${r.status}${r.error === undefined ? '' : ` (${r.error})`}`);
+    });
+
+  ledger
+    .command('params')
+    .description('the economic parameters in force now (price, burn, free tier, rewards, authorities), scheduled changes, ignored params blocks')
+    .option('--data <dir>', DATA_HELP)
+    .option('--json', 'print {now, upcoming, refused} as JSON')
+    .action(async (opts: Opts) => {
+      const v = await paramsAction(resolveDataDir(opts.data));
+      if (opts.json === true) return printJson(v);
+      const p = v.now.params as { pricing: { perKiloToken: string; burnBps: string }; authorities: string[] };
+      printLine(`in force ${v.now.block === null ? 'since genesis (preset)' : `since ${new Date(v.now.activeFrom).toISOString()} (A block ${v.now.block.slice(0, 16)}…)`}`);
+      printLine(`  price ${formatBly(BigInt(p.pricing.perKiloToken))} BLY per 1,000 tokens, burn ${Number(p.pricing.burnBps) / 100}%`);
+      printLine(`  authorities ${p.authorities.join(', ')}`);
+      for (const u of v.upcoming) printLine(`scheduled from ${new Date(u.activeFrom).toISOString()}: A block ${u.block?.slice(0, 16)}…`);
+      for (const r of v.refused) printLine(`ignored params block ${r.block.slice(0, 16)}…: ${r.reason}`);
+    });
+
+  ledger
+    .command('set-params')
+    .description('append a chain-A params block (signed by a ledger authority) changing the price, burn or authorities from a future time on')
+    .option('--price-per-1k <bly>', 'price of 1,000 tokens in BLY, e.g. 1 or 0.5')
+    .option('--burn-bps <n>', 'share of each fee burned, in basis points (100 = 1%)')
+    .option('--authorities <addrs>', 'comma-separated addresses: the new ledger authority (validator) set')
+    .option('--active-in <seconds>', 'seconds from now until the change applies (at least the network notice: 0 on tiny, 60 on devnet)')
+    .option('--wallet <address>', 'the authority wallet that signs (default on tiny/devnet: the public genesis authority)')
+    .option('--data <dir>', DATA_HELP)
+    .option('--json', 'print the new block and the parameters it sets as JSON')
+    .action(async (opts: Opts & { pricePer1k?: string; burnBps?: string; authorities?: string; activeIn?: string; wallet?: string }) => {
+      if (opts.pricePer1k === undefined && opts.burnBps === undefined && opts.authorities === undefined) {
+        throw new BlyanError('BAD_ARGUMENT', 'nothing to change: give --price-per-1k, --burn-bps or --authorities');
+      }
+      const r = await setParamsAction(resolveDataDir(opts.data), {
+        ...(opts.pricePer1k === undefined ? {} : { pricePer1k: opts.pricePer1k }),
+        ...(opts.burnBps === undefined ? {} : { burnBps: opts.burnBps }),
+        ...(opts.authorities === undefined ? {} : { authorities: opts.authorities }),
+        ...(opts.activeIn === undefined ? {} : { activeInSeconds: opts.activeIn }),
+        ...(opts.wallet === undefined ? {} : { wallet: opts.wallet }),
+      });
+      if (opts.json === true) return printJson(r);
+      printLine(`params block A:${r.index} ${r.block}; in force from ${new Date(r.activeFrom).toISOString()}`);
     });
 }
