@@ -76,7 +76,6 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  await app.register(websocket, { options: { maxPayload: WS_MAX_MESSAGE } });
 
   healthRoutes(app, deps);
   chainRoutes(app, deps);
@@ -85,7 +84,11 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   chatRoutes(app, deps);
   chatStreamRoutes(app, deps);
   quoteRoutes(app, deps);
-  wsChatRoutes(app, deps);
+  // In its own context: the plugin's per-request hooks then run for the WebSocket route only.
+  await app.register(async (ws) => {
+    await ws.register(websocket, { options: { maxPayload: WS_MAX_MESSAGE } });
+    wsChatRoutes(ws, deps);
+  });
   openaiRoutes(app, deps);
   walletRoutes(app, deps);
   ledgerRoutes(app, deps);
