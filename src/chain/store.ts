@@ -357,7 +357,7 @@ export class BlockStore implements ChainView {
    * chain (src/learning/rewardRecords.ts, src/ledger/lmdbStore.ts); write it inside appendBatch's `alsoWrite`
    * to commit with blocks.
    */
-  sideDb(name: 'learning' | 'ledger' | 'auth' | 'usage' | 'allowance'): Database<Buffer, string> {
+  sideDb(name: 'learning' | 'ledger' | 'auth' | 'usage' | 'allowance' | 'sync'): Database<Buffer, string> {
     return this.env.openDB({ name, encoding: 'binary' });
   }
 

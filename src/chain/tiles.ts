@@ -66,10 +66,15 @@ export function tileProof(leaves: readonly Hash[], index: number): Hash[] {
 
 /** Checks one tile against a root without the other tiles (sync fetches tiles from several peers). */
 export function verifyTile(tile: Uint8Array, index: number, count: number, proof: readonly Hash[], root: Hash): boolean {
+  return verifyTileLeaf(tileLeaf(tile), index, count, proof, root);
+}
+
+/** verifyTile for a tile whose leaf hash (SHA-256(0x00 ‖ tile)) the caller computed, e.g. over received chunks. */
+export function verifyTileLeaf(leaf: Hash, index: number, count: number, proof: readonly Hash[], root: Hash): boolean {
   // Without this, a negative or fractional index walks the same path as another tile (−1 and 0.5 verify
   // as tile 0), and with count 1 every index verifies. `count` must come from the header's payloadSize.
   if (!Number.isSafeInteger(count) || count < 1 || !Number.isSafeInteger(index) || index < 0 || index >= count) return false;
-  let hash = tileLeaf(tile);
+  let hash = leaf;
   let i = index;
   let width = count;
   let p = 0;

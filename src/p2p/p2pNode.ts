@@ -1,0 +1,356 @@
+import './polyfill.ts';
+import type { PeerId } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { multiaddr } from '@multiformats/multiaddr';
+import type { BlockStore } from '../chain/store.ts';
+import type { Block } from '../chain/types.ts';
+import { BlyanError, isBlyanError } from '../errors.ts';
+import type { AnyTx } from '../ledger/tx.ts';
+import { Gossip, GOSSIP_MAX_BYTES, type GossipEvent, type GossipVerdict } from './gossip.ts';
+import { createHost, type Host } from './host.ts';
+import { loadOrCreatePeerKey } from './peerId.ts';
+import { type PeerScoreEntry, PeerScores, type PenaltyReason } from './peerScore.ts';
+import { HEADERS_LIMITS, HEADERS_PROTOCOL, handleHeaders } from './protocols/headers.ts';
+import { serveRpc } from './protocols/rpc.ts';
+import { type HeadsJson, handleStatus, headsJson, localStatus, requestStatus, STATUS_LIMITS, STATUS_PROTOCOL, type StatusMessage } from './protocols/status.ts';
+import { handleTile, LeafCache, TILE_LIMITS, TILE_PROTOCOL } from './protocols/tiles.ts';
+import { DEFAULT_TIMEOUTS, DEFAULT_TUNING, penaltyFor, type SyncContext, type SyncEvent, type SyncPeer, type SyncTimeouts, type SyncTuning } from './sync/context.ts';
+import { syncPayloads } from './sync/payloadSync.ts';
+import { SyncProgress, type SyncStatus } from './sync/progress.ts';
+import { runSync, type SyncResult } from './sync/syncer.ts';
+import { SyncState } from './sync/syncState.ts';
+
+/**
+ * A node's presence on the network: the libp2p host, the three request/response protocols, chain sync,
+ * gossip and peer scores, behind one small API (`startP2p`). The caller owns the store; stop() leaves it open.
+ */
+export interface StartP2pOptions {
+  readonly store: BlockStore;
+  /** The node's data dir: the peer key lives in `<dataDir>/p2p/peer-key`. */
+  readonly dataDir: string;
+  /** Listen multiaddrs; default `/ip4/127.0.0.1/tcp/0` (loopback, any free port). */
+  readonly listen?: readonly string[];
+  /** Seed multiaddrs including `/p2p/<peer id>`; dialled at start. */
+  readonly bootstrap?: readonly string[];
+  /** Connection limit (default 64). */
+  readonly maxConnections?: number;
+  /** Sync only these routed experts of chain B (plus chain A, model-wide parts, and their deps). */
+  readonly experts?: readonly string[];
+  /** Start a sync by itself when a peer turns out to be ahead or gossip shows a gap (default true). */
+  readonly autoSync?: boolean;
+  readonly timeouts?: Partial<SyncTimeouts>;
+  readonly tuning?: Partial<SyncTuning>;
+  /** Every progress change of the main sync (a CLI bar redraws from it). */
+  readonly onProgress?: (status: SyncStatus) => void;
+  /** Protocol events: tile requests, rejections, gossip verdicts, penalties (logs, tests, metrics). */
+  readonly onEvent?: (event: P2pEvent) => void;
+  /** Mempool hook for gossiped transactions (signature and domain already verified). */
+  readonly onTx?: (tx: AnyTx, txId: string, from: string) => GossipVerdict;
+}
+
+export type P2pEvent =
+  | SyncEvent
+  | GossipEvent
+  | { readonly type: 'peer-status'; readonly peer: string; readonly heads: HeadsJson }
+  | { readonly type: 'penalty'; readonly peer: string; readonly reason: PenaltyReason; readonly code: string; readonly message: string }
+  | { readonly type: 'ban'; readonly peer: string; readonly reason: PenaltyReason }
+  | { readonly type: 'served'; readonly protocol: string; readonly peer: string; readonly bytes: number };
+
+export interface ServedCounters {
+  status: number;
+  headers: number;
+  tiles: number;
+  tileBytes: number;
+  refused: number;
+}
+
+export interface P2pStatus {
+  readonly peerId: string;
+  readonly multiaddrs: string[];
+  readonly peers: { readonly id: string; readonly heads: HeadsJson; readonly score: number }[];
+  readonly scores: PeerScoreEntry[];
+  readonly sync: SyncStatus;
+  readonly served: Readonly<ServedCounters>;
+}
+
+export interface P2pNode {
+  readonly peerId: string;
+  multiaddrs(): string[];
+  /** Connects to a peer and exchanges status; throws P2P_WRONG_GENESIS for another network. */
+  dial(addr: string): Promise<string>;
+  /** Catches up with the connected peers; concurrent calls share one run. */
+  sync(): Promise<SyncResult>;
+  status(): P2pStatus;
+  publishBlock(block: Block, payload?: Uint8Array): Promise<number>;
+  publishTx(tx: AnyTx): Promise<number>;
+  stop(): Promise<void>;
+  /** The libp2p node itself (tests, metrics). */
+  readonly libp2p: Host;
+}
+
+type StatusOutcome = { readonly peer: SyncPeer } | { readonly error: unknown };
+
+export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
+  const store = opts.store;
+  const timeouts: SyncTimeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
+  const tuning: SyncTuning = { ...DEFAULT_TUNING, ...opts.tuning };
+  const emit = (e: P2pEvent) => opts.onEvent?.(e);
+  const networkTag = store.preset.genesisId.slice(0, 16);
+  const book = new Map<string, SyncPeer>();
+  const served: ServedCounters = { status: 0, headers: 0, tiles: 0, tileBytes: 0, refused: 0 };
+  let libp2p: Host | undefined;
+
+  const scores = new PeerScores({
+    onBan: (peer, reason) => {
+      book.delete(peer);
+      emit({ type: 'ban', peer, reason });
+      libp2p?.hangUp(peerIdFromString(peer)).catch(() => {});
+    },
+  });
+  const penalise = (peer: string, reason: PenaltyReason, err: unknown) => {
+    emit({ type: 'penalty', peer, reason, code: isBlyanError(err) ? err.code : 'ERROR', message: err instanceof Error ? err.message : String(err) });
+    scores.penalise(peer, reason);
+  };
+
+  const privateKey = await loadOrCreatePeerKey(opts.dataDir);
+  const host = await createHost({
+    privateKey,
+    listen: opts.listen ?? ['/ip4/127.0.0.1/tcp/0'],
+    bootstrap: opts.bootstrap ?? [],
+    maxConnections: opts.maxConnections ?? 64,
+    networkTag,
+    isDenied: (peer) => scores.isBanned(peer),
+    maxGossipBytes: GOSSIP_MAX_BYTES,
+  });
+  libp2p = host;
+
+  const connected = (peer: string) => host.getConnections(peerIdFromString(peer)).length > 0;
+  const onPeerError = (peer: PeerId, err: BlyanError) => {
+    served.refused++;
+    const reason = penaltyFor(err);
+    if (reason !== undefined) penalise(peer.toString(), reason, err);
+  };
+
+  // ---- responder side ----
+  const statusInflight = new Map<string, Promise<StatusOutcome>>();
+  /** Peers found on another network (either side noticed), with the reason; bounded like the scores. */
+  const otherNetwork = new Map<string, string>();
+  const noteOtherNetwork = (peer: string, reason: string) => {
+    if (otherNetwork.size >= 4096) otherNetwork.delete(otherNetwork.keys().next().value as string);
+    otherNetwork.set(peer, reason);
+  };
+  const remember = (peerId: PeerId, status: StatusMessage): SyncPeer => {
+    const p: SyncPeer = { id: peerId.toString(), peerId, status };
+    book.set(p.id, p);
+    emit({ type: 'peer-status', peer: p.id, heads: headsJson(status.heads) });
+    return p;
+  };
+  await host.handle(
+    STATUS_PROTOCOL,
+    serveRpc({
+      protocol: STATUS_PROTOCOL,
+      limits: STATUS_LIMITS,
+      timeoutMs: Math.min(timeouts.serveMs, timeouts.statusMs),
+      handle: handleStatus({
+        store,
+        onPeerStatus: (peer, status) => {
+          remember(peer, status);
+          maybeAutoSync(status);
+        },
+        onWrongNetwork: (peer, reason) => {
+          noteOtherNetwork(peer.toString(), reason);
+          // Let the refusal reach the peer before hanging up on it.
+          setTimeout(() => penalise(peer.toString(), 'wrong-network', new BlyanError('P2P_WRONG_GENESIS', reason)), 50);
+        },
+      }),
+      onPeerError,
+      onServed: () => {
+        served.status++;
+      },
+    }),
+    { maxInboundStreams: 4, maxOutboundStreams: 4 },
+  );
+  const isKnownPeer = (peer: PeerId) => book.has(peer.toString());
+  await host.handle(
+    HEADERS_PROTOCOL,
+    serveRpc({
+      protocol: HEADERS_PROTOCOL,
+      limits: HEADERS_LIMITS,
+      timeoutMs: timeouts.serveMs,
+      handle: handleHeaders({ store, isKnownPeer }),
+      onPeerError,
+      onServed: () => {
+        served.headers++;
+      },
+    }),
+    { maxInboundStreams: 8, maxOutboundStreams: 16 },
+  );
+  const leaves = new LeafCache();
+  await host.handle(
+    TILE_PROTOCOL,
+    serveRpc({
+      protocol: TILE_PROTOCOL,
+      limits: TILE_LIMITS,
+      timeoutMs: timeouts.serveMs,
+      handle: handleTile({ store, isKnownPeer, leaves }),
+      onPeerError,
+      onServed: (peer, bytes) => {
+        served.tiles++;
+        served.tileBytes += bytes;
+        emit({ type: 'served', protocol: TILE_PROTOCOL, peer: peer.toString(), bytes });
+      },
+    }),
+    { maxInboundStreams: 16, maxOutboundStreams: 32 },
+  );
+
+  // ---- requester side ----
+  /** One status exchange per peer at a time: the connect handler and dial() share it. */
+  const exchangeStatus = (peerId: PeerId): Promise<StatusOutcome> => {
+    const id = peerId.toString();
+    const running = statusInflight.get(id);
+    if (running !== undefined) return running;
+    const p = (async (): Promise<StatusOutcome> => {
+      try {
+        const status = await requestStatus(host, peerId, localStatus(store), timeouts.statusMs);
+        return { peer: remember(peerId, status) };
+      } catch (err) {
+        book.delete(id);
+        // The other side may have refused us and hung up before our own request completed.
+        const refused = otherNetwork.get(id);
+        if (isBlyanError(err, 'P2P_WRONG_GENESIS')) {
+          noteOtherNetwork(id, err.message);
+          penalise(id, 'wrong-network', err);
+          return { error: err };
+        }
+        if (refused !== undefined) return { error: new BlyanError('P2P_WRONG_GENESIS', refused, {}, { cause: err }) };
+        return { error: err };
+      } finally {
+        statusInflight.delete(id);
+      }
+    })();
+    statusInflight.set(id, p);
+    return p;
+  };
+
+  const currentPeers = (): SyncPeer[] => [...book.values()].filter((p) => !scores.isBanned(p.id) && connected(p.id));
+  const refreshPeers = async (): Promise<SyncPeer[]> => {
+    const ids = host.getPeers().filter((p) => !scores.isBanned(p.toString()));
+    const got = await Promise.all(ids.map((p) => exchangeStatus(p)));
+    return got.flatMap((o) => ('peer' in o && !scores.isBanned(o.peer.id) ? [o.peer] : []));
+  };
+
+  const state = new SyncState(store);
+  const filter = opts.experts === undefined ? undefined : { experts: new Set(opts.experts) };
+  const makeCtx = (progress: SyncProgress): SyncContext => ({
+    libp2p: host,
+    store,
+    state,
+    timeouts,
+    tuning,
+    progress,
+    filter,
+    refreshPeers,
+    currentPeers,
+    isBanned: (p) => scores.isBanned(p),
+    penalise,
+    reward: (p) => scores.reward(p),
+    onEvent: emit,
+  });
+  const progress = new SyncProgress(opts.onProgress);
+  const syncCtx = makeCtx(progress);
+
+  let running: Promise<SyncResult> | undefined;
+  let again = false;
+  let stopping = false;
+  const sync = (): Promise<SyncResult> => {
+    if (running !== undefined) return running;
+    running = runSync(syncCtx).finally(() => {
+      running = undefined;
+      if (again && !stopping) {
+        again = false;
+        requestSync();
+      }
+    });
+    return running;
+  };
+  let syncTimer: NodeJS.Timeout | undefined;
+  const requestSync = () => {
+    if (stopping || opts.autoSync === false) return;
+    if (running !== undefined) {
+      again = true;
+      return;
+    }
+    if (syncTimer !== undefined) return;
+    syncTimer = setTimeout(() => {
+      syncTimer = undefined;
+      sync().catch(() => {});
+    }, 200);
+  };
+  const maybeAutoSync = (theirs: StatusMessage) => {
+    for (const c of ['A', 'C', 'D'] as const) if (theirs.heads[c].n > store.height(c)) return requestSync();
+    const b = theirs.heads.B.id;
+    if (filter === undefined && b !== null && !store.has(b)) requestSync();
+  };
+
+  const gossip = new Gossip({
+    libp2p: host,
+    store,
+    networkTag,
+    penalise,
+    fetchPayload: (block, from) => {
+      const ctx = makeCtx(new SyncProgress());
+      void syncPayloads(ctx, [{ block, from: from.toString() }]);
+    },
+    requestSync,
+    onTx: opts.onTx,
+    onEvent: emit,
+  });
+
+  host.addEventListener('peer:connect', (evt) => {
+    if (stopping) return;
+    void exchangeStatus(evt.detail).then((o) => {
+      if ('peer' in o) maybeAutoSync(o.peer.status);
+    });
+  });
+  host.addEventListener('peer:disconnect', (evt) => {
+    book.delete(evt.detail.toString());
+  });
+
+  await host.start();
+  gossip.start();
+
+  const dial = async (addr: string): Promise<string> => {
+    const ma = multiaddr(addr);
+    const conn = await host.dial(ma, { signal: AbortSignal.timeout(timeouts.statusMs) });
+    const o = await exchangeStatus(conn.remotePeer);
+    if ('error' in o) throw o.error;
+    return o.peer.id;
+  };
+  // Seeds are dialled now rather than whenever peer discovery gets to them, so a fresh node can sync at once.
+  await Promise.all((opts.bootstrap ?? []).map((a) => dial(a).catch(() => undefined)));
+
+  return {
+    peerId: host.peerId.toString(),
+    libp2p: host,
+    multiaddrs: () => host.getMultiaddrs().map((m) => m.toString()),
+    dial,
+    sync,
+    status: () => ({
+      peerId: host.peerId.toString(),
+      multiaddrs: host.getMultiaddrs().map((m) => m.toString()),
+      peers: currentPeers().map((p) => ({ id: p.id, heads: headsJson(p.status.heads), score: scores.score(p.id) })),
+      scores: scores.snapshot(),
+      sync: progress.status(),
+      served: { ...served },
+    }),
+    publishBlock: (block, payload) => gossip.publishBlock(block, payload),
+    publishTx: (tx) => gossip.publishTx(tx),
+    stop: async () => {
+      stopping = true;
+      if (syncTimer !== undefined) clearTimeout(syncTimer);
+      gossip.stop();
+      await host.stop();
+      await running?.catch(() => undefined);
+    },
+  };
+}

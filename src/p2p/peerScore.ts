@@ -1,0 +1,116 @@
+/**
+ * Local peer scores (docs/sync-protocol.md §8). Every peer starts at 0; good answers add a little (capped),
+ * failures subtract by kind. Serving data that breaks a rule (a forged header, a tile that does not verify,
+ * an invalid gossiped block) or being on another network bans the peer at once: it is disconnected and
+ * refused by the connection gater until the ban expires. Lesser faults ban only when they add up.
+ */
+export type PenaltyReason =
+  /** Data that fails verification: forged or corrupt headers, tiles, gossip. */
+  | 'bad-data'
+  /** Another genesis or chain id. */
+  | 'wrong-network'
+  /** Frames that break the wire format or exceed the limits. */
+  | 'malformed'
+  /** No complete answer before the deadline (slow-loris included). */
+  | 'timeout'
+  /** Claimed to have something (a status head) and then did not serve it. */
+  | 'not-found'
+  /** A chain that does not extend ours (a fork we cannot switch to), or a request refused. */
+  | 'useless';
+
+const PENALTY: Record<PenaltyReason, number> = {
+  'bad-data': 1000,
+  'wrong-network': 1000,
+  malformed: 40,
+  timeout: 15,
+  'not-found': 5,
+  useless: 10,
+};
+
+export interface PeerScoreOptions {
+  /** A peer at or below this score is banned. */
+  readonly banThreshold?: number;
+  readonly banMs?: number;
+  readonly maxScore?: number;
+  /** Called once when a peer becomes banned (disconnect it). */
+  readonly onBan?: (peer: string, reason: PenaltyReason) => void;
+  readonly now?: () => number;
+}
+
+export interface PeerScoreEntry {
+  readonly peer: string;
+  readonly score: number;
+  readonly banned: boolean;
+  readonly penalties: Readonly<Partial<Record<PenaltyReason, number>>>;
+}
+
+interface Entry {
+  score: number;
+  bannedUntil: number;
+  penalties: Partial<Record<PenaltyReason, number>>;
+}
+
+/** Bounded: at most this many peers are remembered; the least recently touched is forgotten first. */
+const MAX_PEERS = 4096;
+
+export class PeerScores {
+  private readonly entries = new Map<string, Entry>();
+  private readonly banThreshold: number;
+  private readonly banMs: number;
+  private readonly maxScore: number;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: PeerScoreOptions = {}) {
+    this.banThreshold = opts.banThreshold ?? -100;
+    this.banMs = opts.banMs ?? 30 * 60_000;
+    this.maxScore = opts.maxScore ?? 20;
+    this.now = opts.now ?? Date.now;
+  }
+
+  private entry(peer: string): Entry {
+    let e = this.entries.get(peer);
+    if (e === undefined) {
+      if (this.entries.size >= MAX_PEERS) this.entries.delete(this.entries.keys().next().value as string);
+      e = { score: 0, bannedUntil: 0, penalties: {} };
+    } else {
+      this.entries.delete(peer);
+    }
+    this.entries.set(peer, e);
+    return e;
+  }
+
+  penalise(peer: string, reason: PenaltyReason): void {
+    const e = this.entry(peer);
+    const wasBanned = e.bannedUntil > this.now();
+    e.score -= PENALTY[reason];
+    e.penalties[reason] = (e.penalties[reason] ?? 0) + 1;
+    if (e.score <= this.banThreshold) {
+      e.bannedUntil = this.now() + this.banMs;
+      if (!wasBanned) this.opts.onBan?.(peer, reason);
+    }
+  }
+
+  reward(peer: string, amount = 1): void {
+    const e = this.entry(peer);
+    if (e.bannedUntil > this.now()) return;
+    e.score = Math.min(this.maxScore, e.score + amount);
+  }
+
+  score(peer: string): number {
+    return this.entries.get(peer)?.score ?? 0;
+  }
+
+  isBanned(peer: string): boolean {
+    const e = this.entries.get(peer);
+    if (e === undefined || e.bannedUntil === 0) return false;
+    if (e.bannedUntil > this.now()) return true;
+    // The ban ran out: the peer may come back, from a clean slate short of its old credit.
+    e.bannedUntil = 0;
+    e.score = Math.min(0, this.banThreshold / 2);
+    return false;
+  }
+
+  snapshot(): PeerScoreEntry[] {
+    return [...this.entries].map(([peer, e]) => ({ peer, score: e.score, banned: this.isBanned(peer), penalties: { ...e.penalties } }));
+  }
+}

@@ -1,0 +1,167 @@
+import '../polyfill.ts';
+import { createHash } from 'node:crypto';
+import * as dagCbor from '@ipld/dag-cbor';
+import type { Libp2p, PeerId } from '@libp2p/interface';
+import { z } from 'zod';
+import { type Hash, toHex } from '../../chain/hash.ts';
+import { TILE_BYTES } from '../../chain/limits.ts';
+import { type BlockStore, ZERO_COPY_MIN_BYTES } from '../../chain/store.ts';
+import { tileCount, tileLeaves, tileProof, verifyTileLeaf } from '../../chain/tiles.ts';
+import { BlyanError } from '../../errors.ts';
+import { joinParts, partsLength, sliceParts } from '../framing.ts';
+import { decodeBody, RpcError, type RpcLimits, rpcRequestParts } from './rpc.ts';
+
+/**
+ * `/blyan/tile/1` (docs/sync-protocol.md §6): one 4 MiB tile of a payload, by payload hash and tile index,
+ * with the Merkle proof that ties it to the block header's tileRoot:
+ *
+ *   response content = u8(k) ‖ k × 32-byte sibling hashes (bottom-up, as tiles.ts tileProof) ‖ tile bytes
+ *
+ * The requester takes the tile count from the header's payloadSize (never from the responder), checks the
+ * tile's length and the proof against tileRoot, and keeps the tile only then.
+ */
+export const TILE_PROTOCOL = '/blyan/tile/1';
+/** Proof depth for the largest payload the encoding allows (2^53 bytes / 4 MiB = 2^31 tiles). */
+export const MAX_PROOF_HASHES = 32;
+export const TILE_LIMITS: RpcLimits = { requestBytes: 128, responseBytes: 1 + MAX_PROOF_HASHES * 32 + TILE_BYTES };
+
+export interface TileRequest {
+  readonly payload: Hash;
+  readonly index: number;
+}
+
+const RequestSchema = z
+  .object({
+    payload: z.instanceof(Uint8Array).refine((b) => b.byteLength === 32, 'must be 32 bytes'),
+    index: z.number().int().nonnegative().max(2 ** 31),
+  })
+  .strict();
+
+export function encodeTileRequest(r: TileRequest): Uint8Array {
+  return dagCbor.encode({ payload: r.payload, index: r.index });
+}
+
+export function decodeTileRequest(bytes: Uint8Array): TileRequest {
+  return decodeBody(bytes, RequestSchema, 'tile request');
+}
+
+/**
+ * What the tile server keeps between requests, both bounded:
+ *  - leaf hashes of recently served payloads, so serving tile i of an n-tile payload does not hash all n
+ *    tiles again for every request (that would make a full transfer quadratic);
+ *  - the bytes of recently served payloads that the store hands out as copies (under 16 MiB): without it
+ *    each 4 MiB tile of a 12 MiB payload would copy all 12 MiB. Larger payloads are views on LMDB's map and
+ *    cost nothing to look up again.
+ */
+export class LeafCache {
+  private readonly leavesMap = new Map<string, Hash[]>();
+  private readonly bytes = new Map<string, Uint8Array>();
+  private held = 0;
+
+  constructor(
+    private readonly maxEntries = 64,
+    private readonly maxBytes = 64 * 1024 * 1024,
+  ) {}
+
+  leaves(key: string, payload: Uint8Array): Hash[] {
+    const hit = this.leavesMap.get(key);
+    if (hit !== undefined) {
+      this.leavesMap.delete(key);
+      this.leavesMap.set(key, hit);
+      return hit;
+    }
+    const leaves = tileLeaves(payload);
+    if (this.leavesMap.size >= this.maxEntries) this.leavesMap.delete(this.leavesMap.keys().next().value as string);
+    this.leavesMap.set(key, leaves);
+    return leaves;
+  }
+
+  payload(store: BlockStore, hash: Hash, key: string): Uint8Array | undefined {
+    const hit = this.bytes.get(key);
+    if (hit !== undefined) {
+      this.bytes.delete(key);
+      this.bytes.set(key, hit);
+      return hit;
+    }
+    const payload = store.getPayload(hash);
+    if (payload === undefined || payload.byteLength >= ZERO_COPY_MIN_BYTES || tileCount(payload.byteLength) === 1 || payload.byteLength > this.maxBytes) return payload;
+    while (this.held + payload.byteLength > this.maxBytes) {
+      const [oldest, bytes] = this.bytes.entries().next().value as [string, Uint8Array];
+      this.bytes.delete(oldest);
+      this.held -= bytes.byteLength;
+    }
+    this.bytes.set(key, payload);
+    this.held += payload.byteLength;
+    return payload;
+  }
+}
+
+/** Bytes of tile `index` of a payload of `size` bytes. */
+export function tileLength(size: number, index: number): number {
+  return Math.max(0, Math.min(TILE_BYTES, size - index * TILE_BYTES));
+}
+
+export function handleTile(deps: { store: BlockStore; isKnownPeer: (peer: PeerId) => boolean; leaves: LeafCache }): (request: Uint8Array, peer: PeerId) => readonly Uint8Array[] {
+  return (request, peer) => {
+    const req = decodeTileRequest(request);
+    if (!deps.isKnownPeer(peer)) throw new RpcError('STATUS_REQUIRED', 'exchange /blyan/status/1 first');
+    const key = toHex(req.payload);
+    const payload = deps.leaves.payload(deps.store, req.payload, key);
+    if (payload === undefined) throw new RpcError('NOT_FOUND', `no payload ${toHex(req.payload)}`);
+    const count = tileCount(payload.byteLength);
+    if (req.index >= count) throw new RpcError('NOT_FOUND', `payload ${toHex(req.payload)} has ${count} tiles`);
+    const proof = count === 1 ? [] : tileProof(deps.leaves.leaves(key, payload), req.index);
+    const head = new Uint8Array(1 + proof.length * 32);
+    head[0] = proof.length;
+    for (const [i, h] of proof.entries()) head.set(h, 1 + i * 32);
+    const start = req.index * TILE_BYTES;
+    return [head, payload.subarray(start, start + tileLength(payload.byteLength, req.index))];
+  };
+}
+
+/** What the requester knows of the payload, from a verified header. */
+export interface TileTarget {
+  readonly payloadHash: Hash;
+  readonly payloadSize: number;
+  readonly tileRoot: Hash;
+}
+
+/**
+ * Fetches one tile and checks it against the header's tile root; a tile that fails is P2P_BAD_DATA. The tile
+ * comes back as the chunks it arrived in (views), so the caller copies it once, straight to its place.
+ */
+export async function requestTile(libp2p: Libp2p, peer: PeerId, target: TileTarget, index: number, timeoutMs: number): Promise<Uint8Array[]> {
+  const content = await rpcRequestParts(libp2p, peer, encodeTileRequest({ payload: target.payloadHash, index }), { protocol: TILE_PROTOCOL, limits: TILE_LIMITS, timeoutMs });
+  return checkTileParts(content, target, index);
+}
+
+export function checkTileResponse(content: Uint8Array, target: TileTarget, index: number): Uint8Array {
+  return joinParts(checkTileParts([content], target, index));
+}
+
+export function checkTileParts(content: readonly Uint8Array[], target: TileTarget, index: number): Uint8Array[] {
+  const what = `tile ${index} of payload ${toHex(target.payloadHash).slice(0, 16)}…`;
+  const length = partsLength(content);
+  if (length < 1) throw new BlyanError('P2P_MALFORMED', `${what}: empty response`);
+  const k = (content[0] as Uint8Array)[0] as number;
+  if (k > MAX_PROOF_HASHES || length < 1 + k * 32) throw new BlyanError('P2P_MALFORMED', `${what}: bad proof length ${k}`);
+  const head = joinParts(sliceParts(content, 0, 1 + k * 32));
+  const proof: Hash[] = [];
+  for (let i = 0; i < k; i++) proof.push(head.subarray(1 + i * 32, 1 + (i + 1) * 32));
+  const tile = sliceParts(content, 1 + k * 32, length);
+  const tileBytes = length - 1 - k * 32;
+  const count = tileCount(target.payloadSize);
+  const expected = tileLength(target.payloadSize, index);
+  if (tileBytes !== expected) {
+    throw new BlyanError('P2P_BAD_DATA', `${what}: ${tileBytes} bytes, the header implies ${expected}`, { payload: toHex(target.payloadHash), index });
+  }
+  // The leaf hash, SHA-256(0x00 ‖ tile), over the chunks as they arrived.
+  const h = createHash('sha256').update(LEAF_PREFIX);
+  for (const part of tile) h.update(part);
+  if (!verifyTileLeaf(new Uint8Array(h.digest()), index, count, proof, target.tileRoot)) {
+    throw new BlyanError('P2P_BAD_DATA', `${what}: does not verify against the header's tileRoot`, { payload: toHex(target.payloadHash), index });
+  }
+  return tile;
+}
+
+const LEAF_PREFIX = new Uint8Array([0]);

@@ -1,0 +1,99 @@
+import type { PeerId } from '@libp2p/interface';
+import type { BlockStore } from '../../chain/store.ts';
+import { isBlyanError } from '../../errors.ts';
+import type { Host } from '../host.ts';
+import type { PenaltyReason } from '../peerScore.ts';
+import type { StatusMessage } from '../protocols/status.ts';
+import type { SyncProgress } from './progress.ts';
+import type { SyncState } from './syncState.ts';
+
+/** A connected peer on our network, with the status it last told us. */
+export interface SyncPeer {
+  readonly id: string;
+  readonly peerId: PeerId;
+  readonly status: StatusMessage;
+}
+
+export interface SyncTimeouts {
+  /** Whole status exchange. */
+  readonly statusMs: number;
+  /** Whole headers exchange (up to 512 records, ≤ 4 MiB). */
+  readonly headersMs: number;
+  /** Whole tile exchange (≤ 4 MiB): 30 s is a floor of about 140 KB/s. */
+  readonly tileMs: number;
+  /** Responder side: reading a request, then again writing the response. */
+  readonly serveMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: SyncTimeouts = { statusMs: 10_000, headersMs: 20_000, tileMs: 30_000, serveMs: 30_000 };
+
+export interface SyncTuning {
+  /** Headers fetched per chain per round before payloads are fetched and blocks appended. */
+  readonly headerWindow: number;
+  /** Tile requests in flight to one peer. */
+  readonly tilesPerPeer: number;
+  /** Payload bytes held in memory while their tiles arrive (at least one payload is always admitted). */
+  readonly memoryBudget: number;
+}
+
+export const DEFAULT_TUNING: SyncTuning = { headerWindow: 4096, tilesPerPeer: 4, memoryBudget: 256 * 1024 * 1024 };
+
+/** Which chain-B components to sync; everything when absent. */
+export interface SyncFilter {
+  /** Routed experts to keep, e.g. `layer3.expert7`. Model-wide parts (base, routers, shared) are always kept. */
+  readonly experts: ReadonlySet<string>;
+}
+
+/** What a sync run needs from the node. */
+export interface SyncContext {
+  readonly libp2p: Host;
+  readonly store: BlockStore;
+  readonly state: SyncState;
+  readonly timeouts: SyncTimeouts;
+  readonly tuning: SyncTuning;
+  readonly progress: SyncProgress;
+  readonly filter: SyncFilter | undefined;
+  /** Connected peers on our network that are not banned, with a fresh status. */
+  readonly refreshPeers: () => Promise<SyncPeer[]>;
+  /** Connected, not banned, status known (no network traffic). */
+  readonly currentPeers: () => SyncPeer[];
+  readonly isBanned: (peer: string) => boolean;
+  readonly penalise: (peer: string, reason: PenaltyReason, err: unknown) => void;
+  readonly reward: (peer: string) => void;
+  /** Observability hook: tile requests, verification failures (tests count tile requests with it). */
+  readonly onEvent: (event: SyncEvent) => void;
+}
+
+export type SyncEvent =
+  | { readonly type: 'tile-request'; readonly peer: string; readonly payload: string; readonly index: number }
+  | { readonly type: 'tile-stored'; readonly payload: string; readonly index: number; readonly bytes: number }
+  | { readonly type: 'tile-resumed'; readonly payload: string; readonly index: number; readonly bytes: number }
+  | { readonly type: 'tile-failed'; readonly peer: string; readonly payload: string; readonly index: number; readonly code: string }
+  | { readonly type: 'headers'; readonly peer: string; readonly chain: string; readonly from: number; readonly count: number }
+  | { readonly type: 'rejected'; readonly peer: string; readonly code: string; readonly message: string }
+  | { readonly type: 'appended'; readonly blocks: number; readonly bytes: number };
+
+/** How much a failed exchange should cost the peer (undefined: not the peer's fault). */
+export function penaltyFor(err: unknown): PenaltyReason | undefined {
+  if (!isBlyanError(err)) return undefined;
+  switch (err.code) {
+    case 'P2P_BAD_DATA':
+      return 'bad-data';
+    case 'P2P_WRONG_GENESIS':
+      return 'wrong-network';
+    case 'P2P_MALFORMED':
+    case 'P2P_FRAME_TOO_LARGE':
+      return 'malformed';
+    case 'P2P_TIMEOUT':
+    case 'P2P_STREAM_CLOSED':
+      return 'timeout';
+    case 'P2P_REMOTE_ERROR':
+      return err.data['remote'] === 'NOT_FOUND' ? 'not-found' : 'useless';
+    case 'BLOCK_FUTURE_TIME':
+      // The author's clock, or ours, may be off: not proof that the peer is lying.
+      return 'useless';
+    default:
+      // A block-rule failure (BLOCK_*) in what the peer served.
+      return err.code.startsWith('BLOCK_') ? 'bad-data' : undefined;
+  }
+}

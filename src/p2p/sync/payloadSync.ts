@@ -1,0 +1,390 @@
+import { createHash, type Hash as Hasher } from 'node:crypto';
+import { equalBytes, type Hash, toHex } from '../../chain/hash.ts';
+import { TILE_BYTES } from '../../chain/limits.ts';
+import type { AppendItem } from '../../chain/store.ts';
+import { tileCount } from '../../chain/tiles.ts';
+import { BlyanError, isBlyanError } from '../../errors.ts';
+import { joinParts, partsLength } from '../framing.ts';
+import { requestTile, tileLength } from '../protocols/tiles.ts';
+import { penaltyFor, type SyncContext, type SyncPeer } from './context.ts';
+import type { PendingBlock } from './headerSync.ts';
+
+/**
+ * Payloads second (docs/sync-protocol.md §7.2). The accepted headers are walked in dependency order;
+ * payloads are admitted into a memory window and their 4 MiB tiles fetched in parallel from every peer,
+ * a few requests per peer at a time. Each tile is checked against its header's tileRoot before it is
+ * kept (multi-tile payloads: also written to the sync side database, so a restart resumes), and the
+ * payload's SHA-256 is computed as the in-order prefix of tiles grows. A block goes to the store's
+ * appendBatch once its payload is whole and hashes to payloadHash and every block before it is in: the store
+ * applies every contextual rule in its write transaction; S5–S8 are not computed a second time there
+ * (`verified: true`, as archive import does) because each was checked here and in headerSync.ts. The kept
+ * tiles are deleted in the same transaction. A tile that fails is asked of another peer; the peer is
+ * penalised by what went wrong (bad data bans it).
+ */
+interface Job {
+  readonly key: string;
+  readonly hash: Hash;
+  readonly size: number;
+  readonly tileRoot: Hash;
+  readonly count: number;
+  buffer: Uint8Array | undefined;
+  /** Which tiles are in `buffer`. */
+  readonly have: boolean[];
+  missing: number;
+  puts: number;
+  /** SHA-256 of the payload, fed tile by tile as the in-order prefix grows (rule S5's payloadHash). */
+  readonly hasher: Hasher;
+  hashed: number;
+  failed: boolean;
+  appended: boolean;
+}
+
+interface TileTask {
+  readonly job: Job;
+  readonly index: number;
+  /** Peers that failed this tile in the current pass. */
+  readonly tried: Set<string>;
+  /** Passes over the peers so far: a peer that was only slow gets another chance in the next pass. */
+  passes: number;
+}
+
+/** How many times every remaining peer may fail one tile before the run gives up on it. */
+const TILE_PASSES = 3;
+
+export interface PayloadResult {
+  readonly appended: number;
+  readonly complete: boolean;
+  readonly error?: { readonly code: string; readonly message: string };
+}
+
+/** Largest group of blocks (payload bytes) appended in one transaction; the loop breathes in between. */
+const APPEND_BATCH_BYTES = 64 * 1024 * 1024;
+const APPEND_BATCH_BLOCKS = 1024;
+
+export function payloadBytesNeeded(ctx: SyncContext, blocks: readonly PendingBlock[]): number {
+  const seen = new Set<string>();
+  let total = 0;
+  for (const { block } of blocks) {
+    const h = block.header;
+    const key = toHex(h.payloadHash);
+    if (h.payloadSize === 0 || seen.has(key) || ctx.store.hasPayload(h.payloadHash)) continue;
+    seen.add(key);
+    total += h.payloadSize;
+  }
+  return total;
+}
+
+/**
+ * Assembly buffers, reused from one payload to the next: fresh memory costs a page fault per 4 KiB on first
+ * touch, which on small virtual machines is a large share of the sync's CPU time. Holds at most `maxBytes`
+ * of idle buffers.
+ */
+class BufferPool {
+  private readonly free: Uint8Array[] = [];
+  private idle = 0;
+  constructor(private readonly maxBytes: number) {}
+
+  take(size: number): Uint8Array {
+    const i = this.free.findIndex((b) => b.byteLength >= size && b.byteLength <= 2 * size);
+    if (i >= 0) {
+      const b = this.free.splice(i, 1)[0] as Uint8Array;
+      this.idle -= b.byteLength;
+      return b.subarray(0, size);
+    }
+    const capacity = Math.ceil(size / TILE_BYTES) * TILE_BYTES;
+    return new Uint8Array(Buffer.allocUnsafeSlow(capacity).buffer, 0, size);
+  }
+
+  give(buf: Uint8Array): void {
+    const whole = new Uint8Array(buf.buffer, 0, buf.buffer.byteLength);
+    if (this.idle + whole.byteLength > this.maxBytes) return;
+    this.free.push(whole);
+    this.idle += whole.byteLength;
+  }
+}
+
+export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]): Promise<PayloadResult> {
+  const pool = new BufferPool(ctx.tuning.memoryBudget);
+  const jobs = new Map<string, Job>();
+  const queue: TileTask[] = [];
+  const inflight = new Map<string, number>();
+  let inflightTotal = 0;
+  let admitIdx = 0;
+  let appendIdx = 0;
+  let memory = 0;
+  let appended = 0;
+  let error: { code: string; message: string } | undefined;
+  let settled = false;
+
+  return new Promise<PayloadResult>((resolve) => {
+    const finish = () => {
+      if (settled) return;
+      settled = true;
+      resolve(error === undefined && appendIdx === blocks.length ? { appended, complete: true } : { appended, complete: false, error: error ?? { code: 'P2P_SYNC_INCOMPLETE', message: 'payload sync stopped early' } });
+    };
+
+    const admit = () => {
+      while (admitIdx < blocks.length && error === undefined) {
+        const h = (blocks[admitIdx] as PendingBlock).block.header;
+        const key = toHex(h.payloadHash);
+        if (h.payloadSize === 0 || jobs.has(key) || ctx.store.hasPayload(h.payloadHash)) {
+          admitIdx++;
+          continue;
+        }
+        if (memory > 0 && memory + h.payloadSize > ctx.tuning.memoryBudget) return;
+        const count = tileCount(h.payloadSize);
+        const job: Job = {
+          key,
+          hash: h.payloadHash,
+          size: h.payloadSize,
+          tileRoot: h.tileRoot,
+          count,
+          buffer: undefined,
+          have: new Array<boolean>(count).fill(false),
+          missing: count,
+          puts: 0,
+          hasher: createHash('sha256'),
+          hashed: 0,
+          failed: false,
+          appended: false,
+        };
+        jobs.set(key, job);
+        memory += h.payloadSize;
+        admitIdx++;
+        const have = count > 1 ? ctx.state.storedTiles(h.payloadHash) : new Map<number, Uint8Array>();
+        if (count > 1) job.buffer = pool.take(h.payloadSize);
+        for (let i = 0; i < count; i++) {
+          const kept = have.get(i);
+          if (kept !== undefined && kept.byteLength === tileLength(h.payloadSize, i)) {
+            (job.buffer as Uint8Array).set(kept, i * TILE_BYTES);
+            job.have[i] = true;
+            job.missing--;
+            ctx.progress.addResumed(kept.byteLength);
+            ctx.onEvent({ type: 'tile-resumed', payload: key, index: i, bytes: kept.byteLength });
+          } else {
+            queue.push({ job, index: i, tried: new Set(), passes: 1 });
+          }
+        }
+        feedHash(job);
+      }
+    };
+
+    /** Hashes the tiles that now extend the contiguous prefix, so the whole payload is hashed once. */
+    const feedHash = (job: Job) => {
+      while (job.hashed < job.count && job.have[job.hashed] === true) {
+        const start = job.hashed * TILE_BYTES;
+        job.hasher.update((job.buffer as Uint8Array).subarray(start, start + tileLength(job.size, job.hashed)));
+        job.hashed++;
+      }
+    };
+
+    const pickPeer = (task: TileTask, peers: readonly SyncPeer[]): SyncPeer | 'wait' | 'none' => {
+      let best: SyncPeer | undefined;
+      let untried = 0;
+      for (const p of peers) {
+        if (task.tried.has(p.id) || ctx.isBanned(p.id)) continue;
+        untried++;
+        const n = inflight.get(p.id) ?? 0;
+        if (n >= ctx.tuning.tilesPerPeer) continue;
+        if (best === undefined || n < (inflight.get(best.id) ?? 0)) best = p;
+      }
+      return best ?? (untried > 0 ? 'wait' : 'none');
+    };
+
+    const schedule = () => {
+      if (error !== undefined) return;
+      const peers = ctx.currentPeers();
+      for (let q = 0; q < queue.length; ) {
+        const task = queue[q] as TileTask;
+        const choice = pickPeer(task, peers);
+        if (choice === 'wait') {
+          q++;
+          continue;
+        }
+        if (choice === 'none' && task.passes < TILE_PASSES && task.tried.size > 0) {
+          // Everyone left failed it once (banned peers are out for good): start another pass.
+          task.tried.clear();
+          task.passes++;
+          continue;
+        }
+        if (choice === 'none') {
+          task.job.failed = true;
+          error = { code: 'P2P_SYNC_INCOMPLETE', message: `no peer served tile ${task.index} of payload ${task.job.key.slice(0, 16)}… (${task.tried.size} tried)` };
+          return;
+        }
+        queue.splice(q, 1);
+        fetch(task, choice);
+      }
+    };
+
+    const fetch = (task: TileTask, peer: SyncPeer) => {
+      inflight.set(peer.id, (inflight.get(peer.id) ?? 0) + 1);
+      inflightTotal++;
+      ctx.onEvent({ type: 'tile-request', peer: peer.id, payload: task.job.key, index: task.index });
+      requestTile(ctx.libp2p, peer.peerId, { payloadHash: task.job.hash, payloadSize: task.job.size, tileRoot: task.job.tileRoot }, task.index, ctx.timeouts.tileMs)
+        .then(
+          (tile) => onTile(task, peer, tile),
+          (err: unknown) => onFail(task, peer, err),
+        )
+        .finally(() => {
+          inflight.set(peer.id, (inflight.get(peer.id) ?? 1) - 1);
+          inflightTotal--;
+          pump();
+        });
+    };
+
+    const onTile = (task: TileTask, peer: SyncPeer, parts: Uint8Array[]) => {
+      const job = task.job;
+      ctx.reward(peer.id);
+      ctx.progress.addFetched(partsLength(parts));
+      if (job.count === 1) {
+        job.buffer = joinParts(parts);
+        job.have[0] = true;
+        job.missing--;
+        feedHash(job);
+        return;
+      }
+      // The one copy of a tile: from the received chunks to its place in the payload.
+      const start = task.index * TILE_BYTES;
+      let off = start;
+      for (const part of parts) {
+        (job.buffer as Uint8Array).set(part, off);
+        off += part.byteLength;
+      }
+      const tile = (job.buffer as Uint8Array).subarray(start, off);
+      job.have[task.index] = true;
+      job.missing--;
+      feedHash(job);
+      job.puts++;
+      ctx.state
+        .putTile(job.hash, task.index, tile)
+        .then(
+          () => ctx.onEvent({ type: 'tile-stored', payload: job.key, index: task.index, bytes: tile.byteLength }),
+          () => {
+            // Not kept: only resumability suffers; the tile is in memory and the payload completes.
+          },
+        )
+        .finally(() => {
+          job.puts--;
+          pump();
+        });
+    };
+
+    const onFail = (task: TileTask, peer: SyncPeer, err: unknown) => {
+      ctx.progress.addFailed();
+      ctx.penalise(peer.id, penaltyFor(err) ?? 'timeout', err);
+      ctx.onEvent({ type: 'tile-failed', peer: peer.id, payload: task.job.key, index: task.index, code: isBlyanError(err) ? err.code : 'ERROR' });
+      task.tried.add(peer.id);
+      queue.unshift(task);
+    };
+
+    const ready = (job: Job) => job.missing === 0 && job.puts === 0;
+
+    /** Appends the longest prefix whose payloads are whole, in bounded transactions. */
+    const appendReady = () => {
+      let batch: { item: AppendItem; p: PendingBlock }[] = [];
+      let finishing: Job[] = [];
+      let bytes = 0;
+      const flush = () => {
+        if (batch.length === 0) return;
+        appended += appendGroup(ctx, batch, finishing);
+        for (const j of finishing) {
+          memory -= j.size;
+          if (j.count > 1 && j.buffer !== undefined) pool.give(j.buffer);
+          j.buffer = undefined;
+        }
+        batch = [];
+        finishing = [];
+        bytes = 0;
+      };
+      while (appendIdx < blocks.length && error === undefined) {
+        const p = blocks[appendIdx] as PendingBlock;
+        const h = p.block.header;
+        const job = jobs.get(toHex(h.payloadHash));
+        if (h.payloadSize === 0 || (job === undefined && ctx.store.hasPayload(h.payloadHash)) || job?.appended === true) {
+          batch.push({ item: { block: p.block }, p });
+        } else if (job !== undefined && ready(job)) {
+          if (!equalBytes(job.hasher.digest(), job.hash)) {
+            // Every tile matched the tileRoot, yet the bytes do not hash to payloadHash: the header
+            // contradicts itself (rule S5), so the block is invalid and so is whoever served it.
+            rejectInconsistent(p, job);
+            break;
+          }
+          batch.push({ item: { block: p.block, payload: job.buffer }, p });
+          finishing.push(job);
+          job.appended = true;
+          bytes += job.size;
+        } else {
+          break;
+        }
+        appendIdx++;
+        if (bytes >= APPEND_BATCH_BYTES || batch.length >= APPEND_BATCH_BLOCKS) flush();
+      }
+      flush();
+    };
+
+    const appendGroup = (c: SyncContext, batch: { item: AppendItem; p: PendingBlock }[], finishing: Job[]): number => {
+      const removeTiles = (list: Job[]) => () => {
+        for (const j of list) if (j.count > 1) c.state.removeTilesSync(j.hash, j.count);
+      };
+      try {
+        // S5–S8 already held: S6–S8 and the size when the header was fetched (headerSync.ts), the payload's
+        // tileRoot tile by tile and its payloadHash above. The store applies every contextual rule itself.
+        c.store.appendBatch(
+          batch.map((b) => b.item),
+          { verified: true, alsoWrite: removeTiles(finishing) },
+        );
+        c.onEvent({ type: 'appended', blocks: batch.length, bytes: finishing.reduce((s, j) => s + j.size, 0) });
+        return batch.length;
+      } catch {
+        // Find the culprit one block at a time; blocks before it are kept.
+        let n = 0;
+        for (const { item, p } of batch) {
+          const own = finishing.filter((j) => item.payload !== undefined && j.buffer === item.payload);
+          try {
+            c.store.appendBatch([item], { verified: true, alsoWrite: removeTiles(own) });
+            n++;
+          } catch (err) {
+            if (isBlyanError(err, 'BLOCK_DUPLICATE')) continue;
+            // Every rule already held against the store plus this round's headers, so a failure here means
+            // something else wrote to the store meanwhile (gossip, another process): nobody to blame. The
+            // block is left for the next round; its kept tiles stay for it.
+            error = { code: isBlyanError(err) ? err.code : 'ERROR', message: `block ${toHex(p.block.id).slice(0, 16)}… not appended: ${(err as Error).message}` };
+            break;
+          }
+        }
+        c.onEvent({ type: 'appended', blocks: n, bytes: 0 });
+        return n;
+      }
+    };
+
+    const rejectInconsistent = (p: PendingBlock, job: Job) => {
+      const err = new BlyanError('BLOCK_BAD_PAYLOAD', `payload of block ${toHex(p.block.id)} matches its tileRoot but not its payloadHash`);
+      ctx.penalise(p.from, 'bad-data', err);
+      ctx.onEvent({ type: 'rejected', peer: p.from, code: err.code, message: err.message });
+      if (job.count > 1) ctx.state.removeTilesSync(job.hash, job.count);
+      job.failed = true;
+      error = { code: err.code, message: err.message };
+    };
+
+    const pump = () => {
+      if (settled) return;
+      try {
+        appendReady();
+        admit();
+        appendReady();
+        schedule();
+      } catch (err) {
+        error = { code: isBlyanError(err) ? err.code : 'ERROR', message: (err as Error).message };
+      }
+      if (appendIdx === blocks.length || (error !== undefined && inflightTotal === 0)) finish();
+      else if (inflightTotal === 0 && queue.length > 0) {
+        // Every remaining tile waits for a peer that is busy; with nothing in flight that cannot change.
+        error = { code: 'P2P_NO_PEERS', message: 'no peer is available to serve the remaining tiles' };
+        finish();
+      }
+    };
+
+    pump();
+  });
+}

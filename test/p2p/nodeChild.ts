@@ -1,0 +1,145 @@
+// Child process for the p2p tests and bench: opens a data dir, starts the p2p node, reports events as JSON
+// lines on stdout and takes commands as JSON lines on stdin. Argument: a JSON ChildConfig (fixture.ts).
+import '../../src/p2p/polyfill.ts';
+import { createInterface } from 'node:readline';
+import { createBlock } from '../../src/chain/block.ts';
+import { toHex } from '../../src/chain/hash.ts';
+import { presetByName } from '../../src/chain/presets.ts';
+import { BlockStore } from '../../src/chain/store.ts';
+import type { Block } from '../../src/chain/types.ts';
+import { verifyStore } from '../../src/chain/verifyStore.ts';
+import { encodeBlockMessage } from '../../src/p2p/gossip.ts';
+import { startP2p } from '../../src/p2p/index.ts';
+import { serveRpc } from '../../src/p2p/protocols/rpc.ts';
+import { handleTile, LeafCache, TILE_LIMITS, TILE_PROTOCOL } from '../../src/p2p/protocols/tiles.ts';
+import { deterministicBytes, TEST_KEY } from '../helpers/fixtures.ts';
+import type { ChildConfig } from './fixture.ts';
+
+const config = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
+const out = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`);
+
+const presetName = BlockStore.presetNameOf(config.data);
+if (presetName === undefined) throw new Error(`no chain in ${config.data}`);
+const store = BlockStore.open(config.data, presetByName(presetName));
+const node = await startP2p({
+  store,
+  dataDir: config.data,
+  bootstrap: config.bootstrap ?? [],
+  autoSync: config.autoSync ?? false,
+  ...(config.experts === undefined ? {} : { experts: config.experts }),
+  ...(config.timeouts === undefined ? {} : { timeouts: config.timeouts }),
+  ...(config.tuning === undefined ? {} : { tuning: config.tuning }),
+  onEvent: (e) => out({ event: 'p2p', ...e }),
+});
+
+if (config.corruptTiles === true || config.slowTilesMs !== undefined) {
+  // Replace the honest tile handler with one that lies (flips a byte) and/or answers slowly.
+  const honest = handleTile({ store, isKnownPeer: () => true, leaves: new LeafCache() });
+  await node.libp2p.handle(
+    TILE_PROTOCOL,
+    serveRpc({
+      protocol: TILE_PROTOCOL,
+      limits: TILE_LIMITS,
+      timeoutMs: 30_000,
+      handle: async (req, peer) => {
+        if (config.slowTilesMs !== undefined) await new Promise((r) => setTimeout(r, config.slowTilesMs));
+        const parts = honest(req, peer);
+        if (config.corruptTiles !== true) return parts;
+        const tile = (parts[1] as Uint8Array).slice();
+        if (tile.byteLength > 0) tile[tile.byteLength >> 1] = ((tile[tile.byteLength >> 1] as number) ^ 0xff) & 0xff;
+        out({ event: 'served-corrupt' });
+        return [parts[0] as Uint8Array, tile];
+      },
+      onPeerError: () => {},
+      onServed: () => out({ event: 'served-tile' }),
+    }),
+    { force: true, maxInboundStreams: 16 },
+  );
+}
+
+out({ event: 'ready', peerId: node.peerId, addrs: node.multiaddrs() });
+
+let mined = 0;
+function mine(size: number): { block: Block; payload: Uint8Array } {
+  store.refreshHeads();
+  let model: Block | undefined;
+  for (const { block } of store.iterate('A')) if (block.header.type === 'model') model = block;
+  if (model === undefined) throw new Error('no model block');
+  mined++;
+  const payload = deterministicBytes(`gossip-${node.peerId}-${mined}-${Date.now()}`, size);
+  const block = createBlock(
+    { chain: 'B', index: 0, prev: null, deps: [model.id], type: 'expert', expert: `layer0.expert${100 + mined}`, layer: 0, time: Date.now() },
+    payload,
+    TEST_KEY,
+    store.preset,
+  );
+  store.append(block, payload);
+  return { block, payload };
+}
+
+async function run(cmd: Record<string, unknown>): Promise<Record<string, unknown>> {
+  switch (cmd.cmd) {
+    case 'sync': {
+      const r = await node.sync();
+      return { result: r };
+    }
+    case 'status':
+      return { status: node.status() };
+    case 'dial':
+      return { peer: await node.dial(String(cmd.addr)) };
+    case 'verify': {
+      store.refreshHeads();
+      const r = verifyStore(store);
+      return { report: r };
+    }
+    case 'heights':
+      store.refreshHeads();
+      return { heights: { A: store.height('A'), B: store.height('B'), C: store.height('C'), D: store.height('D') } };
+    case 'subscribers':
+      return { n: node.libp2p.services.pubsub.getSubscribers(`/blyan/${store.preset.genesisId.slice(0, 16)}/block/1`).length };
+    case 'has':
+      return { has: store.has(Buffer.from(String(cmd.block), 'hex')) };
+    case 'mine': {
+      const { block, payload } = mine(Number(cmd.size ?? 2048));
+      const recipients = await node.publishBlock(block, payload);
+      return { block: toHex(block.id), recipients };
+    }
+    case 'forge': {
+      // A block with a broken signature, published raw (the honest path would never sign it so).
+      const { block, payload } = mine(1024);
+      const sig = block.sig.slice();
+      sig[10] = ((sig[10] as number) ^ 1) & 0xff;
+      const forged: Block = { ...block, sig };
+      const r = await node.libp2p.services.pubsub.publish(`/blyan/${store.preset.genesisId.slice(0, 16)}/block/1`, encodeBlockMessage(forged, payload));
+      return { block: toHex(block.id), recipients: r.recipients.length };
+    }
+    case 'stop':
+      await node.stop();
+      await store.close();
+      out({ event: 'reply', id: cmd.id });
+      process.exit(0);
+      break;
+    default:
+      throw new Error(`unknown command ${String(cmd.cmd)}`);
+  }
+  return {};
+}
+
+if (config.syncOnStart === true) {
+  node
+    .sync()
+    .then((r) => out({ event: 'synced', result: r }))
+    .catch((err: unknown) => out({ event: 'sync-error', message: (err as Error).message }));
+}
+
+createInterface({ input: process.stdin }).on('line', (line) => {
+  let cmd: Record<string, unknown>;
+  try {
+    cmd = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return;
+  }
+  run(cmd)
+    .then((r) => out({ event: 'reply', id: cmd.id, ...r }))
+    .catch((err: unknown) => out({ event: 'reply', id: cmd.id, error: { message: (err as Error).message, code: (err as { code?: string }).code } }));
+});
