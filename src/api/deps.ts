@@ -5,7 +5,9 @@ import type { Billing } from '../node/billing.ts';
 import type { EngineHost } from '../node/engineHost.ts';
 import type { ExpertUsage } from '../node/expertUsage.ts';
 import type { NodeLearning } from '../node/learning.ts';
+import type { NodeRole } from '../node/config.ts';
 import type { NodeKey } from '../node/nodeKey.ts';
+import type { P2pService } from '../node/p2pService.ts';
 import type { Credentials } from './auth/sessions.ts';
 import type { SiweNonces } from './auth/siwe.ts';
 import type { ApiMetrics } from './metrics.ts';
@@ -32,7 +34,9 @@ export interface ApiDeps {
   readonly metrics: ApiMetrics;
   /** Datasets, mining jobs and Proof-of-Learning records (routes/datasets.ts, mine.ts, pol.ts). */
   readonly learning: NodeLearning;
-  readonly role: 'full';
+  readonly role: NodeRole;
+  /** The node on the peer-to-peer network; undefined when started without it. */
+  readonly p2p: P2pService | undefined;
   readonly bodyLimit: number;
   readonly rateLimit: RateLimitConfig;
   /** pino log level, or false for no request logs (tests, benches). */

@@ -18,6 +18,7 @@ import { healthRoutes } from './routes/health.ts';
 import { ledgerRoutes } from './routes/ledger.ts';
 import { mineRoutes } from './routes/mine.ts';
 import { openaiRoutes } from './routes/openai.ts';
+import { p2pRoutes } from './routes/p2p.ts';
 import { polRoutes } from './routes/pol.ts';
 import { quoteRoutes } from './routes/quote.ts';
 import { walletRoutes } from './routes/wallet.ts';
@@ -77,25 +78,33 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
+  // What a node serves depends on its role (docs/api.md "Roles"): every node answers for the chain; service
+  // and full nodes answer users; only a full node mines; seeds and workers keep their CPU for peers.
+  const answersUsers = deps.role === 'full' || deps.role === 'service';
   healthRoutes(app, deps);
   chainRoutes(app, deps);
   blockRoutes(app, deps);
   expertRoutes(app, deps);
-  chatRoutes(app, deps);
-  chatStreamRoutes(app, deps);
-  quoteRoutes(app, deps);
-  // In its own context: the plugin's per-request hooks then run for the WebSocket route only.
-  await app.register(async (ws) => {
-    await ws.register(websocket, { options: { maxPayload: WS_MAX_MESSAGE } });
-    wsChatRoutes(ws, deps);
-  });
-  openaiRoutes(app, deps);
-  walletRoutes(app, deps);
-  ledgerRoutes(app, deps);
-  datasetRoutes(app, deps);
-  mineRoutes(app, deps);
-  polRoutes(app, deps);
-  webRoutes(app);
+  p2pRoutes(app, deps);
+  if (deps.role !== 'worker') {
+    walletRoutes(app, deps);
+    ledgerRoutes(app, deps);
+    polRoutes(app, deps);
+  }
+  if (answersUsers) {
+    chatRoutes(app, deps);
+    chatStreamRoutes(app, deps);
+    quoteRoutes(app, deps);
+    // In its own context: the plugin's per-request hooks then run for the WebSocket route only.
+    await app.register(async (ws) => {
+      await ws.register(websocket, { options: { maxPayload: WS_MAX_MESSAGE } });
+      wsChatRoutes(ws, deps);
+    });
+    openaiRoutes(app, deps);
+    datasetRoutes(app, deps);
+    webRoutes(app);
+  }
+  if (deps.role === 'full') mineRoutes(app, deps);
   app.get('/metrics', async (_req, reply) => {
     reply.header('content-type', deps.metrics.registry.contentType);
     return deps.metrics.registry.metrics();

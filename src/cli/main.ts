@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { formatError } from './output.ts';
 import { registerChainCommands } from './commands/chain.ts';
 import { registerInitCommand } from './commands/init.ts';
+import { registerP2pCommands } from './commands/p2p.ts';
 import { registerUpCommand } from './commands/up.ts';
 import { registerWalletCommands } from './commands/wallet.ts';
 import { registerModelCommands } from './commands/model.ts';
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerInitCommand(program);
   registerUpCommand(program);
+  registerP2pCommands(program);
   registerChainCommands(program);
   registerWalletCommands(program);
   registerModelCommands(program);

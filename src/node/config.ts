@@ -13,8 +13,16 @@ export const NodeConfig = z.strictObject({
   dataDir: z.string().min(1),
   host: z.string().min(1).default('127.0.0.1'),
   port: z.coerce.number().int().min(0).max(65535).default(7777),
-  /** Only `full` for now; service, worker and seed come with the P2P layer. */
-  role: z.enum(['full']).default('full'),
+  /**
+   * full: everything (chain, API and UI, chat, mining); service: answers users (no mining); seed: serves the
+   * chain to peers and its read API; worker: hosts experts for service nodes (docs/api.md "Roles").
+   */
+  role: z.enum(['full', 'service', 'worker', 'seed']).default('full'),
+  /** Join the peer-to-peer network (libp2p on `host`, port `p2pPort`; 0 = any free port). */
+  p2p: z.preprocess((v) => (v === 'off' || v === 'false' || v === '0' ? false : v === 'on' || v === 'true' || v === '1' ? true : v), z.boolean()).default(true),
+  p2pPort: z.coerce.number().int().min(0).max(65535).default(0),
+  /** Seed multiaddrs (…/p2p/<peer id>) to join through, comma-separated from flags and env. */
+  bootstrap: z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter((x) => x !== '') : v), z.array(z.string().min(1).max(512)).max(64)).default([]),
   /** Largest request body in bytes. */
   bodyLimit: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
   /** Expert cache budget of the engine, in MiB. */
@@ -32,6 +40,7 @@ export const NodeConfig = z.strictObject({
   logLevel: z.enum(['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 });
 export type NodeConfig = z.infer<typeof NodeConfig>;
+export type NodeRole = NodeConfig['role'];
 
 export interface NodeFlags {
   data?: string | undefined;
@@ -40,6 +49,9 @@ export interface NodeFlags {
   role?: string | undefined;
   config?: string | undefined;
   ledgerUrl?: string | undefined;
+  p2pPort?: string | undefined;
+  bootstrap?: string | undefined;
+  p2p?: boolean | undefined;
 }
 
 const ENV_KEYS = {
@@ -53,6 +65,9 @@ const ENV_KEYS = {
   anonymousDailyQuota: 'BLYAN_ANON_DAILY_QUOTA',
   logLevel: 'BLYAN_LOG_LEVEL',
   ledgerUrl: 'BLYAN_LEDGER_URL',
+  p2p: 'BLYAN_P2P',
+  p2pPort: 'BLYAN_P2P_PORT',
+  bootstrap: 'BLYAN_BOOTSTRAP',
 } as const;
 
 function readConfigFile(path: string): Record<string, unknown> {
@@ -75,7 +90,7 @@ export function loadNodeConfig(flags: NodeFlags, env: NodeJS.ProcessEnv = proces
   const filePath = flags.config !== undefined ? resolve(flags.config) : join(dataDir, 'node.json');
   const file = flags.config !== undefined || existsSync(filePath) ? readConfigFile(filePath) : {};
   const fromEnv = defined(Object.fromEntries(Object.entries(ENV_KEYS).map(([k, name]) => [k, env[name]])));
-  const fromFlags = defined({ host: flags.host, port: flags.port, role: flags.role, ledgerUrl: flags.ledgerUrl });
+  const fromFlags = defined({ host: flags.host, port: flags.port, role: flags.role, ledgerUrl: flags.ledgerUrl, p2pPort: flags.p2pPort, bootstrap: flags.bootstrap, ...(flags.p2p === false ? { p2p: false } : {}) });
   const parsed = NodeConfig.safeParse({ ...file, ...fromEnv, ...fromFlags, dataDir });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -15,6 +15,8 @@ import { EngineHost } from './engineHost.ts';
 import { ExpertUsage } from './expertUsage.ts';
 import { ChainCSync } from './chainCSync.ts';
 import { loadOrCreateNodeKey } from './nodeKey.ts';
+import { P2pService } from './p2pService.ts';
+import { removeRunFile, writeRunFile } from './runFile.ts';
 import { createLearning, type NodeLearning } from './learning.ts';
 
 /**
@@ -33,6 +35,7 @@ export class BlyanNode {
     readonly learning: NodeLearning,
     readonly ledger: Ledger<LedgerStore>,
     private readonly chainSync: ChainCSync | undefined,
+    readonly p2p: P2pService | undefined,
   ) {}
 
   static async start(config: NodeConfig): Promise<BlyanNode> {
@@ -43,6 +46,7 @@ export class BlyanNode {
     let learning: NodeLearning | undefined;
     let ledger: Ledger<LedgerStore> | undefined;
     let chainSync: ChainCSync | undefined;
+    let p2p: P2pService | undefined;
     try {
       const nodeKey = loadOrCreateNodeKey(config.dataDir);
       // The node produces chain-C blocks (batched transactions) with its own key.
@@ -51,6 +55,7 @@ export class BlyanNode {
       if (ledger.store.kind === 'postgres') chainSync = new ChainCSync(ledger);
       const billing = new Billing(ledger, nodeKey, { anonymousDailyQuota: config.anonymousDailyQuota });
       learning = createLearning(store, config.dataDir);
+      if (config.p2p) p2p = await P2pService.start({ store, dataDir: config.dataDir, host: config.host, port: config.p2pPort, bootstrap: config.bootstrap });
       server = await buildServer({
         store,
         dataDir: config.dataDir,
@@ -64,6 +69,7 @@ export class BlyanNode {
         metrics: new ApiMetrics(store, engine),
         learning,
         role: config.role,
+        p2p,
         bodyLimit: config.bodyLimit,
         rateLimit: { perMinute: config.rateLimitPerMinute, chatPerMinute: config.chatRateLimitPerMinute },
         logLevel: config.logLevel === 'silent' ? false : config.logLevel,
@@ -75,12 +81,15 @@ export class BlyanNode {
       await learning?.jobs.close().catch(() => undefined);
       await server?.close().catch(() => undefined);
       await chainSync?.stop();
+      await p2p?.stop().catch(() => undefined);
       if (ledger !== undefined) await closeLedger(ledger).catch(() => undefined);
       await engine.close();
       await store.close();
       throw err;
     }
-    return new BlyanNode(config, store, engine, server, shutdown, learning, ledger, chainSync);
+    const node = new BlyanNode(config, store, engine, server, shutdown, learning, ledger, chainSync, p2p);
+    writeRunFile(config.dataDir, { url: node.url, pid: process.pid, role: config.role, peerId: p2p?.p2p.peerId ?? null, multiaddrs: p2p?.p2p.multiaddrs() ?? [] });
+    return node;
   }
 
   /** The actual address (the port is chosen by the OS when configured as 0). */
@@ -96,7 +105,9 @@ export class BlyanNode {
       this.shutdown.abort();
       // A mining job is cancelled (its worker writes to the store, so it must end before the store closes).
       await this.learning.jobs.close();
+      removeRunFile(this.config.dataDir);
       await this.server.close();
+      await this.p2p?.stop();
       await this.chainSync?.stop();
       await closeLedger(this.ledger);
       await this.engine.close();

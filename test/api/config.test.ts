@@ -10,7 +10,7 @@ import { tempDir } from '../helpers/fixtures.ts';
 test('node config: flags beat env, env beats the file, the file beats defaults; bad values are BAD_ARGUMENT', () => {
   const t = tempDir();
   try {
-    assert.deepEqual(loadNodeConfig({ data: t.dir }, {}), { dataDir: t.dir, host: '127.0.0.1', port: 7777, role: 'full', bodyLimit: 1048576, cacheMb: 2048, maxQueuedChats: 16, rateLimitPerMinute: 1200, chatRateLimitPerMinute: 120, anonymousDailyQuota: 20, logLevel: 'info' });
+    assert.deepEqual(loadNodeConfig({ data: t.dir }, {}), { dataDir: t.dir, host: '127.0.0.1', port: 7777, role: 'full', bodyLimit: 1048576, cacheMb: 2048, maxQueuedChats: 16, rateLimitPerMinute: 1200, chatRateLimitPerMinute: 120, anonymousDailyQuota: 20, logLevel: 'info', p2p: true, p2pPort: 0, bootstrap: [] });
     writeFileSync(join(t.dir, 'node.json'), JSON.stringify({ port: 8000, host: '0.0.0.0', cacheMb: 64 }));
     const fromFile = loadNodeConfig({ data: t.dir }, {});
     assert.deepEqual([fromFile.port, fromFile.host, fromFile.cacheMb], [8000, '0.0.0.0', 64]);
@@ -21,7 +21,9 @@ test('node config: flags beat env, env beats the file, the file beats defaults; 
     assert.deepEqual([limits.rateLimitPerMinute, limits.chatRateLimitPerMinute, limits.anonymousDailyQuota, limits.logLevel], [0, 7, 0, 'silent']);
     assert.throws(() => loadNodeConfig({ data: t.dir }, { BLYAN_LOG_LEVEL: 'loud' }), (e) => isBlyanError(e, 'BAD_ARGUMENT'));
     assert.throws(() => loadNodeConfig({ data: t.dir }, { BLYAN_ANON_DAILY_QUOTA: '-1' }), (e) => isBlyanError(e, 'BAD_ARGUMENT'));
-    for (const bad of [{ port: '70000' }, { port: 'x' }, { role: 'seed' }]) {
+    assert.deepEqual(loadNodeConfig({ data: t.dir, bootstrap: '/ip4/127.0.0.1/tcp/1/p2p/a, /ip4/127.0.0.1/tcp/2/p2p/b', p2p: false }, {}).bootstrap, ['/ip4/127.0.0.1/tcp/1/p2p/a', '/ip4/127.0.0.1/tcp/2/p2p/b']);
+    assert.equal(loadNodeConfig({ data: t.dir }, { BLYAN_P2P: 'off' }).p2p, false);
+    for (const bad of [{ port: '70000' }, { port: 'x' }, { role: 'boss' }, { p2pPort: '-1' }]) {
       assert.throws(() => loadNodeConfig({ data: t.dir, ...bad }, {}), (e) => isBlyanError(e, 'BAD_ARGUMENT'));
     }
     writeFileSync(join(t.dir, 'node.json'), JSON.stringify({ port: 1, typo: true }));

@@ -34,7 +34,10 @@ export function registerUpCommand(program: Command): void {
     .option('--data <dir>', 'data directory (default $BLYAN_DATA or ~/.blyan)')
     .option('--host <host>', 'address to listen on (default $BLYAN_HOST or 127.0.0.1)')
     .option('--port <port>', 'port to listen on, 0 for any free one (default $BLYAN_PORT or 7777)')
-    .option('--role <role>', 'node role: full (default $BLYAN_ROLE or full)')
+    .option('--role <role>', 'full (default), service (answers users), worker (hosts experts) or seed (serves the chain); $BLYAN_ROLE')
+    .option('--p2p-port <port>', 'libp2p TCP port, 0 for any free one (default $BLYAN_P2P_PORT or 0)')
+    .option('--bootstrap <multiaddrs>', 'comma-separated seed multiaddrs (…/p2p/<peer id>) to join and sync from ($BLYAN_BOOTSTRAP)')
+    .option('--no-p2p', 'do not join the peer-to-peer network (or BLYAN_P2P=off)')
     .option('--config <file>', 'JSON config file (default <data>/node.json when present)')
     .option('--ledger-url <url>', 'share a PostgreSQL ledger with other node processes, postgres://… (default $BLYAN_LEDGER_URL, else the data dir\'s own)')
     .option('--once', 'print the chain summary and exit instead of serving')
@@ -57,10 +60,12 @@ export function registerUpCommand(program: Command): void {
       const node = await BlyanNode.start(config);
       const stopped = node.untilSignal();
       const summary = chainSummary(node.store, config.dataDir);
-      if (opts.json === true) printJson({ url: node.url, role: config.role, ...summary });
+      const p2p = node.p2p === undefined ? null : { peerId: node.p2p.p2p.peerId, multiaddrs: node.p2p.p2p.multiaddrs() };
+      if (opts.json === true) printJson({ url: node.url, role: config.role, p2p, ...summary });
       else {
         printLine(formatSummary(summary));
         printLine(`\nBlyan node (${config.role}) listening on ${node.url}  (Ctrl-C to stop)`);
+        if (p2p !== null) for (const m of p2p.multiaddrs) printLine(`p2p: ${m}`);
       }
       await stopped;
       note('node stopped');

@@ -1,0 +1,107 @@
+/**
+ * `blyan up` on the network, as users run it: a seed prints its multiaddr; a new node started with
+ * `--bootstrap` syncs the chain from it (`blyan sync status` reports done, `blyan peers` lists the seed,
+ * `blyan chain verify` passes); a block made on the new node (a ledger batch) reaches the seed by gossip;
+ * a seed does not answer chat.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join, resolve } from 'node:path';
+import { after, test } from 'node:test';
+import { tinyDataDir } from '../api/fixture.ts';
+import { blyan, blyanJson } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/fixtures.ts';
+
+const BIN = resolve(import.meta.dirname, '../../bin/blyan.js');
+const stops: (() => Promise<void>)[] = [];
+const cleanups: (() => void)[] = [];
+
+after(async () => {
+  for (const s of stops) await s();
+  for (const c of cleanups) c();
+});
+
+interface UpInfo {
+  url: string;
+  role: string;
+  p2p: { peerId: string; multiaddrs: string[] } | null;
+}
+
+async function up(data: string, args: string[]): Promise<UpInfo> {
+  const child = spawn(process.execPath, [BIN, 'up', '--data', data, '--port', '0', '--p2p-port', '0', '--json', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, BLYAN_LOG_LEVEL: 'silent' },
+  });
+  stops.push(async () => {
+    if (child.exitCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    await exited;
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  return new Promise<UpInfo>((ok, fail) => {
+    child.stdout.on('data', (s: string) => {
+      out += s;
+      try {
+        ok(JSON.parse(out) as UpInfo);
+      } catch {
+        // not the whole JSON yet
+      }
+    });
+    child.once('exit', (code) => fail(new Error(`blyan up exited early (${code})`)));
+  });
+}
+
+async function until<T>(what: string, fn: () => T | Promise<T>, ok: (v: T) => boolean, ms = 60_000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await fn();
+    if (ok(v)) return v;
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+test('a seed and a new node: sync, peers, verify, gossip of a new block, roles', async () => {
+  const seedDir = tinyDataDir();
+  cleanups.push(seedDir.cleanup);
+  const seed = await up(seedDir.data, ['--role', 'seed']);
+  assert.equal(seed.role, 'seed');
+  const addr = seed.p2p?.multiaddrs[0] as string;
+  assert.match(addr, /^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/\w+$/);
+  // A seed serves the chain, not chat.
+  assert.equal((await fetch(`${seed.url}/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt":"x"}' })).status, 404);
+  assert.equal((await fetch(`${seed.url}/health`)).status, 200);
+
+  const t = tempDir('blyan-join-');
+  cleanups.push(t.cleanup);
+  const data = join(t.dir, 'data');
+  blyanJson(['init', '--preset', 'tiny', '--data', data]);
+  const joined = await up(data, ['--bootstrap', addr]);
+  const chains = async (url: string) => ((await (await fetch(`${url}/chains`)).json()) as { chain: string; height: number }[]).map((c) => c.height);
+  const seedHeights = await chains(seed.url);
+  await until('sync', () => blyanJson(['sync', 'status', '--data', data, '--json']) as { done: boolean; heights: Record<string, { local: number }> }, (s) => s.done);
+  assert.deepEqual(await chains(joined.url), seedHeights);
+  const peers = blyanJson(['peers', '--data', data, '--json']) as { self: { peerId: string }; peers: { peerId: string }[] };
+  assert.ok(peers.peers.some((p) => p.peerId === seed.p2p?.peerId), 'the seed is a peer');
+  const verify = blyan(['chain', 'verify', '--data', data]);
+  assert.equal(verify.code, 0, verify.stderr);
+  // The new node can chat with the synced model.
+  const chat = await fetch(`${joined.url}/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'To be', maxTokens: 4 }) });
+  assert.equal(chat.status, 200);
+
+  // A block made on the new node (the faucet's ledger batch) reaches the seed by gossip.
+  const grant = await fetch(`${joined.url}/faucet`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ address: `0x${'ab'.repeat(20)}` }) });
+  assert.equal(grant.status, 200);
+  const c = (await chains(joined.url))[2] as number;
+  await until('gossip to the seed', () => chains(seed.url), (h) => h[2] === c);
+
+  // Without a running node the CLI says so.
+  const idle = tempDir('blyan-idle-');
+  cleanups.push(idle.cleanup);
+  const r = blyan(['peers', '--data', idle.dir]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /no node is running/);
+});
