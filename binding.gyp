@@ -4,7 +4,8 @@
       "target_name": "blyan_secp256k1",
       "sources": ["native/secp256k1_addon.c"],
       "libraries": ["-lsecp256k1"],
-      "cflags": ["-O2", "-Wall"]
+      "cflags": ["-O2", "-Wall"],
+      "ldflags": ["-Wl,-z,now"]
     },
     {
       "target_name": "blyan_kernels",
