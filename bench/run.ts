@@ -2,6 +2,7 @@
 // Numbers are for comparison within one run; these machines are shared and noisy.
 import { benchApi } from './api.bench.ts';
 import { benchChain } from './chain.bench.ts';
+import { benchDistributed } from './distributed.bench.ts';
 import { benchEngine } from './engine.bench.ts';
 import { benchGemm } from './gemm.bench.ts';
 import { benchKernels } from './kernels.bench.ts';
@@ -10,7 +11,7 @@ import { benchP2p } from './p2p.bench.ts';
 import { benchTrain } from './train.bench.ts';
 import { benchValidate } from './validate.bench.ts';
 
-const benches: Record<string, () => Promise<Record<string, unknown>>> = { chain: benchChain, engine: () => benchEngine(), kernels: () => benchKernels(), gemm: benchGemm, ledger: benchLedger, train: () => benchTrain(), validate: () => benchValidate(), api: benchApi, p2p: benchP2p };
+const benches: Record<string, () => Promise<Record<string, unknown>>> = { chain: benchChain, engine: () => benchEngine(), kernels: () => benchKernels(), gemm: benchGemm, ledger: benchLedger, train: () => benchTrain(), validate: () => benchValidate(), api: benchApi, p2p: benchP2p, distributed: () => benchDistributed() };
 const only = process.argv.slice(2);
 for (const [name, run] of Object.entries(benches)) {
   if (only.length > 0 && !only.includes(name)) continue;

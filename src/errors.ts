@@ -132,7 +132,11 @@ export type BlyanErrorCode =
   | 'P2P_REMOTE_ERROR'
   | 'P2P_STREAM_CLOSED'
   | 'P2P_NO_PEERS'
-  | 'P2P_SYNC_INCOMPLETE';
+  | 'P2P_SYNC_INCOMPLETE'
+  // expert RPC: distributed inference (docs/expert-rpc.md)
+  | 'P2P_BAD_SHAPE'
+  | 'P2P_EXPERT_MISMATCH'
+  | 'P2P_EXPERT_UNAVAILABLE';
 
 export class BlyanError<Data extends Record<string, unknown> = Record<string, unknown>> extends Error {
   readonly code: BlyanErrorCode;

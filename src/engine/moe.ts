@@ -1,7 +1,8 @@
 import { BlyanError } from '../errors.ts';
 import { attend } from './attention.ts';
 import { ExpertCache } from './expertCache.ts';
-import type { ComponentWeights, ExpertSource } from './expertSource.ts';
+import { type ExpertJob, type ExpertRunner, type FfnWeights, ffnWeights, LocalExpertRunner, runFfn } from './expertRunner.ts';
+import type { ExpertSource } from './expertSource.ts';
 import type { Kernels, WeightMatrix } from './kernels/types.ts';
 import { KvCache } from './kvCache.ts';
 import type { ModelConfig } from './modelConfig.ts';
@@ -24,12 +25,6 @@ interface AttentionWeights {
   postNorm: Float32Array;
 }
 
-interface FfnWeights {
-  gate: WeightMatrix;
-  up: WeightMatrix;
-  down: WeightMatrix;
-}
-
 interface LayerWeights {
   attn: AttentionWeights;
   router: WeightMatrix | null;
@@ -47,11 +42,14 @@ export interface ForwardResult {
 export interface LoadOptions {
   /** Byte budget of the expert cache (--cache-mb). */
   readonly cacheBytes: number;
+  /**
+   * Where routed experts run (default: here, from the expert cache). Given the local runner, so a remote
+   * runner can spot-check workers against it and fall back to it.
+   */
+  readonly runner?: (local: LocalExpertRunner) => ExpertRunner;
 }
 
-function ffn(c: ComponentWeights): FfnWeights {
-  return { gate: asMatrix(c.tensor('gate')), up: asMatrix(c.tensor('up')), down: asMatrix(c.tensor('down')) };
-}
+const ffn = ffnWeights;
 
 /**
  * A Mixture-of-Experts decoder (Mixtral, Qwen2-MoE, OLMoE) built from chain components. Base parts
@@ -60,6 +58,10 @@ function ffn(c: ComponentWeights): FfnWeights {
  */
 export class MoeModel {
   readonly experts: ExpertCache;
+  /** Routed experts run here, through the expert cache. */
+  readonly localRunner: LocalExpertRunner;
+  /** Where the MoE layers send their routed experts: the local runner unless LoadOptions.runner says otherwise. */
+  readonly runner: ExpertRunner;
   private readonly rope: Rope;
 
   private constructor(
@@ -73,6 +75,8 @@ export class MoeModel {
     opts: LoadOptions,
   ) {
     this.experts = new ExpertCache(source, opts.cacheBytes);
+    this.localRunner = new LocalExpertRunner(this.experts, kernels);
+    this.runner = opts.runner === undefined ? this.localRunner : opts.runner(this.localRunner);
     this.rope = new Rope(config.headDim, config.ropeTheta);
   }
 
@@ -150,9 +154,7 @@ export class MoeModel {
 
   /** y[t] = scale[t] · down(silu(gate·x[t]) ⊙ up·x[t]) for `tokens` rows of x (scale 1 when omitted). */
   runFfn(w: FfnWeights, x: Float32Array, tokens: number, scale?: readonly number[]): Float32Array {
-    const y = new Float32Array(tokens * w.down.rows);
-    this.kernels.expertFfn(y, w.gate, w.up, w.down, x, tokens, scale);
-    return y;
+    return runFfn(this.kernels, w, x, tokens, scale);
   }
 }
 
@@ -262,16 +264,21 @@ export class InferenceSession {
       }
     }
     // contributions[t][slot] keeps each expert's weighted output, summed afterwards in slot order,
-    // so the result does not depend on which expert finished loading first.
+    // so the result does not depend on which expert finished first, nor on where it ran (local or remote
+    // runners return the same bits; the runner only computes, the summation order is fixed here).
     const contributions: (Float32Array | undefined)[][] = Array.from({ length: T }, () => new Array<Float32Array | undefined>(c.topK));
     const order = [...byExpert.keys()].sort((a, b) => a - b);
-    for (const e of order) {
+    const jobs: ExpertJob[] = order.map((e) => {
       const uses = byExpert.get(e) as { token: number; slot: number }[];
-      const weights = await m.experts.get(`layer${l}.expert${e}`);
       const xs = new Float32Array(uses.length * H);
       for (const [i, u] of uses.entries()) xs.set(h.subarray(u.token * H, (u.token + 1) * H), i * H);
       const scale = uses.map((u) => (routes[u.token] as { weights: number[] }).weights[u.slot] as number);
-      const ys = m.runFfn(ffn(weights), xs, uses.length, scale);
+      return { name: `layer${l}.expert${e}`, xs, rows: uses.length, scale };
+    });
+    const results = await m.runner.runLayer(l, jobs);
+    for (const [j, e] of order.entries()) {
+      const uses = byExpert.get(e) as { token: number; slot: number }[];
+      const ys = results[j] as Float32Array;
       for (const [i, u] of uses.entries()) (contributions[u.token] as (Float32Array | undefined)[])[u.slot] = ys.subarray(i * H, (i + 1) * H);
     }
     const out = new Float32Array(T * H);

@@ -3,7 +3,7 @@ import type { BlockStore } from '../chain/store.ts';
 import { loadKernels } from '../engine/kernels/index.ts';
 import type { Kernels } from '../engine/kernels/types.ts';
 import { type ModelEntry, resolveModel } from '../engine/modelRegistry.ts';
-import { MoeModel } from '../engine/moe.ts';
+import { type LoadOptions, MoeModel } from '../engine/moe.ts';
 import { loadTokenizer, type TextCodec } from '../engine/tokenizer.ts';
 import { isBlyanError } from '../errors.ts';
 import { lineageSource } from '../learning/lineage.ts';
@@ -21,6 +21,8 @@ export interface EngineHostOptions {
   readonly cacheBytes: number;
   /** Answers in progress at once beyond the first; more get 503 NODE_BUSY. */
   readonly maxQueued: number;
+  /** Where a model's routed experts run (a service node: on workers); default here. Asked at each (re)load. */
+  readonly runnerFor?: (entry: ModelEntry) => LoadOptions['runner'];
 }
 
 /** Runs one engine step (a forward pass) with the kernels to itself. */
@@ -74,7 +76,8 @@ export class EngineHost {
     const source = lineageSource(this.store, entry);
     const warming = source.warm().catch(() => undefined);
     const model = (async (): Promise<LoadedModel> => {
-      const m = await MoeModel.load(entry.meta.config, source, await (this.kernels as Promise<Kernels>), { cacheBytes: this.opts.cacheBytes });
+      const runner = this.opts.runnerFor?.(entry);
+      const m = await MoeModel.load(entry.meta.config, source, await (this.kernels as Promise<Kernels>), { cacheBytes: this.opts.cacheBytes, ...(runner === undefined ? {} : { runner }) });
       this.retire();
       this.current = m;
       let tokenizer: TextCodec | null = null;

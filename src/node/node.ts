@@ -11,6 +11,8 @@ import type { Ledger } from '../ledger/ledger.ts';
 import type { LedgerStore } from '../ledger/ledgerStore.ts';
 import { closeLedger, openLedger } from '../ledger/openLedger.ts';
 import { Billing } from './billing.ts';
+import type { ModelEntry } from '../engine/modelRegistry.ts';
+import type { LoadOptions } from '../engine/moe.ts';
 import { EngineHost } from './engineHost.ts';
 import { ExpertUsage } from './expertUsage.ts';
 import { ChainCSync } from './chainCSync.ts';
@@ -40,7 +42,9 @@ export class BlyanNode {
 
   static async start(config: NodeConfig): Promise<BlyanNode> {
     const store = openStore(config.dataDir);
-    const engine = new EngineHost(store, { cacheBytes: config.cacheMb * 1024 * 1024, maxQueued: config.maxQueuedChats });
+    // A service node runs routed experts on workers once it knows some (set when the network is up).
+    let runnerFor: ((entry: ModelEntry) => LoadOptions['runner']) | undefined;
+    const engine = new EngineHost(store, { cacheBytes: config.cacheMb * 1024 * 1024, maxQueued: config.maxQueuedChats, runnerFor: (e) => runnerFor?.(e) });
     const shutdown = new AbortController();
     let server: FastifyInstance | undefined;
     let learning: NodeLearning | undefined;
@@ -55,7 +59,18 @@ export class BlyanNode {
       if (ledger.store.kind === 'postgres') chainSync = new ChainCSync(ledger);
       const billing = new Billing(ledger, nodeKey, { anonymousDailyQuota: config.anonymousDailyQuota });
       learning = createLearning(store, config.dataDir);
-      if (config.p2p) p2p = await P2pService.start({ store, dataDir: config.dataDir, host: config.host, port: config.p2pPort, bootstrap: config.bootstrap });
+      if (config.p2p) {
+        p2p = await P2pService.start({
+          store,
+          dataDir: config.dataDir,
+          host: config.host,
+          port: config.p2pPort,
+          bootstrap: config.bootstrap,
+          ...(config.role === 'worker' ? { hostExperts: 'all' as const } : {}),
+        });
+        const net = p2p;
+        if (config.role === 'service') runnerFor = (e) => net.runnerFor(e);
+      }
       server = await buildServer({
         store,
         dataDir: config.dataDir,

@@ -1,4 +1,6 @@
 import type { BlockStore } from '../chain/store.ts';
+import type { ModelEntry } from '../engine/modelRegistry.ts';
+import type { LoadOptions } from '../engine/moe.ts';
 import type { P2pNode, P2pStatus } from '../p2p/index.ts';
 import { BlockAnnouncer } from './blockAnnouncer.ts';
 
@@ -10,6 +12,8 @@ export interface P2pServiceOptions {
   readonly bootstrap: readonly string[];
   /** A worker syncs only the experts it hosts (plus chain A and what they depend on). */
   readonly experts?: readonly string[];
+  /** A worker hosts experts for service nodes (`/blyan/expert/1`, docs/expert-rpc.md). */
+  readonly hostExperts?: readonly string[] | 'all';
 }
 
 /**
@@ -32,6 +36,7 @@ export class P2pService {
       listen: [`${ip}/tcp/${o.port}`],
       bootstrap: o.bootstrap,
       ...(o.experts === undefined ? {} : { experts: o.experts }),
+      ...(o.hostExperts === undefined ? {} : { hostExperts: o.hostExperts }),
       onEvent: (e) => {
         if (e.type === 'gossip-block' && e.verdict === 'accept' && e.id !== undefined) announcer?.noteReceived(e.id);
       },
@@ -39,6 +44,15 @@ export class P2pService {
     announcer = new BlockAnnouncer(o.store, (block, payload) => p2p.publishBlock(block, payload));
     if (o.bootstrap.length > 0) void p2p.sync().catch(() => undefined);
     return new P2pService(p2p, announcer);
+  }
+
+  /**
+   * For a service node: run routed experts on workers when any are known (spot-checked, with local
+   * fallback), else undefined (the engine runs them here).
+   */
+  runnerFor(entry: ModelEntry): LoadOptions['runner'] {
+    if (this.p2p.workers.snapshot().length === 0) return undefined;
+    return this.p2p.expertRunner(entry, { spotCheck: 0.05, fallback: 'local' });
   }
 
   status(): P2pStatus {

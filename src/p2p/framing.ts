@@ -11,13 +11,19 @@ import { BlyanError } from '../errors.ts';
  */
 export const FRAME_HEADER_BYTES = 4;
 
+/**
+ * A chunk as a libp2p v3 stream yields it: a Uint8Array, or a Uint8ArrayList (uint8arraylist), which iterates
+ * over its parts. `subarray()` on a list of several parts copies them into one new array.
+ */
+export type StreamChunk = Uint8Array | { readonly byteLength: number; subarray(): Uint8Array; readonly [Symbol.iterator]?: () => Iterator<Uint8Array> };
+
 /** What a frame reader and writer need of a libp2p v3 stream (tests can pass a fake). */
 export interface FrameStream {
   send(data: Uint8Array): boolean;
   onDrain(options?: { signal?: AbortSignal }): Promise<void>;
   close(): Promise<void>;
   abort(err: Error): void;
-  [Symbol.asyncIterator](): AsyncIterator<{ readonly byteLength: number; subarray(): Uint8Array }>;
+  [Symbol.asyncIterator](): AsyncIterator<StreamChunk>;
 }
 
 export function frameHeader(length: number): Uint8Array {
@@ -28,7 +34,7 @@ export function frameHeader(length: number): Uint8Array {
 
 /** Reads length-prefixed frames from a stream, refusing any frame longer than the limit given per read. */
 export class FrameReader {
-  private readonly it: AsyncIterator<{ readonly byteLength: number; subarray(): Uint8Array }>;
+  private readonly it: AsyncIterator<StreamChunk>;
   private chunks: Uint8Array[] = [];
   private buffered = 0;
   private ended = false;
@@ -66,6 +72,35 @@ export class FrameReader {
     return parts;
   }
 
+  /**
+   * Reads a frame piece by piece: its length (checked against the limit), then `readBytes` / `readInto` for
+   * exactly that many bytes in total. For a large body that should be checked and copied as it arrives.
+   */
+  readFrameLength(maxBytes: number, what: string): Promise<number> {
+    return this.readLength(maxBytes, what);
+  }
+
+  /** The next n bytes in one array (a view when they arrived in one chunk). */
+  async readBytes(n: number, what: string): Promise<Uint8Array> {
+    await this.fill(n, what);
+    return this.take(n);
+  }
+
+  /** Hands the next n bytes to `sink` as they arrive, as views on the received chunks (no copy here). */
+  async readInto(n: number, what: string, sink: (part: Uint8Array) => void): Promise<void> {
+    let left = n;
+    while (left > 0) {
+      if (this.buffered === 0) await this.fill(1, what);
+      const c = this.chunks[0] as Uint8Array;
+      const k = Math.min(c.byteLength, left);
+      if (k === c.byteLength) this.chunks.shift();
+      else this.chunks[0] = c.subarray(k);
+      this.buffered -= k;
+      left -= k;
+      sink(k === c.byteLength ? c : c.subarray(0, k));
+    }
+  }
+
   private async readLength(maxBytes: number, what: string): Promise<number> {
     await this.fill(FRAME_HEADER_BYTES, what);
     const head = this.take(FRAME_HEADER_BYTES);
@@ -85,8 +120,15 @@ export class FrameReader {
       this.ended = true;
       return true;
     }
-    this.push(r.value.subarray());
+    this.pushChunk(r.value);
     return this.buffered === 0 ? this.atEnd() : false;
+  }
+
+  /** Keeps the parts of a chunk as views: a tile arrives in 64 KiB pieces and is copied once, by its reader. */
+  private pushChunk(chunk: StreamChunk): void {
+    if (chunk instanceof Uint8Array) this.push(chunk);
+    else if (chunk[Symbol.iterator] !== undefined) for (const part of chunk as Iterable<Uint8Array>) this.push(part);
+    else this.push(chunk.subarray());
   }
 
   private push(bytes: Uint8Array): void {
@@ -100,7 +142,7 @@ export class FrameReader {
       if (this.ended) throw new BlyanError('P2P_STREAM_CLOSED', `${what}: stream ended after ${this.buffered} of ${n} expected bytes`);
       const r = await this.it.next();
       if (r.done === true) this.ended = true;
-      else this.push(r.value.subarray());
+      else this.pushChunk(r.value);
     }
   }
 

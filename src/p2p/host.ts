@@ -4,12 +4,12 @@ import { type GossipSub, gossipsub } from '@libp2p/gossipsub';
 import { type Identify, identify } from '@libp2p/identify';
 import type { Libp2p, PrivateKey } from '@libp2p/interface';
 import { type KadDHT, kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht';
-import { noise } from '@libp2p/noise';
 import { type Ping, ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
 import { yamux } from '@libp2p/yamux';
 import { createLibp2p } from 'libp2p';
 import { sha256 } from '../chain/hash.ts';
+import { fastNoise } from './noiseFast.ts';
 
 /**
  * The libp2p host of a node (docs/sync-protocol.md §1): TCP, Noise, Yamux, identify, ping, gossipsub and a
@@ -52,7 +52,7 @@ export async function createHost(opts: HostOptions): Promise<Host> {
     privateKey: opts.privateKey,
     addresses: { listen: [...opts.listen] },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [fastNoise()],
     streamMuxers: [
       // Streams start at yamux's standard 256 KiB window (a larger initial window is not announced to the
       // other side, so a peer with the default would reset our streams) and grow up to 16 MiB while data

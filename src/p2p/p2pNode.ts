@@ -4,8 +4,13 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { BlockStore } from '../chain/store.ts';
 import type { Block } from '../chain/types.ts';
+import type { ExpertRunner } from '../engine/expertRunner.ts';
+import { loadKernels } from '../engine/kernels/index.ts';
+import type { Kernels } from '../engine/kernels/types.ts';
+import type { ModelEntry } from '../engine/modelRegistry.ts';
 import { BlyanError, isBlyanError } from '../errors.ts';
 import type { AnyTx } from '../ledger/tx.ts';
+import { EXPERT_PROTOCOL, type ExpertServerStats, ExpertServer, expertLimits, type HostedExpert, HostedExperts } from './expertRpc.ts';
 import { Gossip, GOSSIP_MAX_BYTES, type GossipEvent, type GossipVerdict } from './gossip.ts';
 import { createHost, type Host } from './host.ts';
 import { loadOrCreatePeerKey } from './peerId.ts';
@@ -19,6 +24,8 @@ import { syncPayloads } from './sync/payloadSync.ts';
 import { SyncProgress, type SyncStatus } from './sync/progress.ts';
 import { runSync, type SyncResult } from './sync/syncer.ts';
 import { SyncState } from './sync/syncState.ts';
+import { type RemoteExpertEvent, RemoteExpertRunner, type RemoteRunnerOptions } from './remoteExperts.ts';
+import { ExpertAnnouncer, type RegistryEvent, type WorkerView, WorkerRegistry } from './workerRegistry.ts';
 
 /**
  * A node's presence on the network: the libp2p host, the three request/response protocols, chain sync,
@@ -46,7 +53,30 @@ export interface StartP2pOptions {
   readonly onEvent?: (event: P2pEvent) => void;
   /** Mempool hook for gossiped transactions (signature and domain already verified). */
   readonly onTx?: (tx: AnyTx, txId: string, from: string) => GossipVerdict;
+  /**
+   * Be an expert worker (docs/expert-rpc.md): the routed experts (`layer{L}.expert{E}`) to host, or 'all'.
+   * Of those, the current versions whose blocks and payloads are in the store and hash right are hosted.
+   */
+  readonly hostExperts?: readonly string[] | 'all';
+  /** Serve `/blyan/expert/1` for the hosted experts and announce them (default true when hostExperts is set). */
+  readonly serveExperts?: boolean;
+  /** Kernels that run hosted experts (default: loaded on the first request and closed by stop()). */
+  readonly kernels?: Kernels;
+  readonly expertRpc?: Partial<ExpertRpcTuning>;
 }
+
+export interface ExpertRpcTuning {
+  /** Worker heartbeat period; a worker unheard of for three periods is not routed to. */
+  readonly heartbeatMs: number;
+  /** Worker side: deadline to read a request, then again to compute and write the answer. */
+  readonly serveMs: number;
+  /** Worker side: byte budget of the cache of loaded expert weights. */
+  readonly cacheBytes: number;
+  /** Service side: a worker whose RPC failed is skipped this long. */
+  readonly downMs: number;
+}
+
+export const DEFAULT_EXPERT_RPC: ExpertRpcTuning = { heartbeatMs: 10_000, serveMs: 30_000, cacheBytes: 1024 * 1024 * 1024, downMs: 15_000 };
 
 export type P2pEvent =
   | SyncEvent
@@ -54,7 +84,12 @@ export type P2pEvent =
   | { readonly type: 'peer-status'; readonly peer: string; readonly heads: HeadsJson }
   | { readonly type: 'penalty'; readonly peer: string; readonly reason: PenaltyReason; readonly code: string; readonly message: string }
   | { readonly type: 'ban'; readonly peer: string; readonly reason: PenaltyReason }
-  | { readonly type: 'served'; readonly protocol: string; readonly peer: string; readonly bytes: number };
+  | { readonly type: 'served'; readonly protocol: string; readonly peer: string; readonly bytes: number }
+  | RegistryEvent
+  | RemoteExpertEvent
+  | { readonly type: 'experts-announced'; readonly experts: number; readonly recipients: number }
+  | { readonly type: 'experts-provided'; readonly experts: number }
+  | { readonly type: 'experts-served'; readonly peer: string; readonly jobs: number; readonly rows: number };
 
 export interface ServedCounters {
   status: number;
@@ -71,6 +106,13 @@ export interface P2pStatus {
   readonly scores: PeerScoreEntry[];
   readonly sync: SyncStatus;
   readonly served: Readonly<ServedCounters>;
+  readonly experts: {
+    /** Expert versions this node hosts (0 unless it is a worker). */
+    readonly hosted: number;
+    readonly served: Readonly<ExpertServerStats> | null;
+    /** Workers this node has heard of. */
+    readonly workers: WorkerView[];
+  };
 }
 
 export interface P2pNode {
@@ -86,6 +128,19 @@ export interface P2pNode {
   stop(): Promise<void>;
   /** The libp2p node itself (tests, metrics). */
   readonly libp2p: Host;
+  /** Workers heard of through heartbeats and the DHT: what they host, latency, liveness, quarantine. */
+  readonly workers: WorkerRegistry;
+  /** The `/blyan/expert/1` handler when this node serves experts (tests wrap it). */
+  readonly expertServer: ExpertServer | undefined;
+  /** Expert versions this node hosts. */
+  hostedExperts(): HostedExpert[];
+  /** Re-reads the hosted versions and announces them now (e.g. after a new version was accepted). */
+  announceExperts(): void;
+  /**
+   * Routed experts of `model` on workers: pass the result as `MoeModel.load(…, { runner })`. The local runner
+   * it is given does the spot checks and the fallback.
+   */
+  expertRunner(model: ModelEntry, opts?: RemoteRunnerOptions): (local: ExpertRunner) => RemoteExpertRunner;
 }
 
 type StatusOutcome = { readonly peer: SyncPeer } | { readonly error: unknown };
@@ -306,6 +361,53 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
     onEvent: emit,
   });
 
+  // ---- expert RPC (docs/expert-rpc.md) ----
+  const rpcTuning: ExpertRpcTuning = { ...DEFAULT_EXPERT_RPC, ...opts.expertRpc };
+  const workers = new WorkerRegistry({
+    libp2p: host,
+    networkTag,
+    isBanned: (p) => scores.isBanned(p),
+    penalise,
+    onEvent: emit,
+    downMs: rpcTuning.downMs,
+  });
+  let kernels: Promise<Kernels> | undefined = opts.kernels === undefined ? undefined : Promise.resolve(opts.kernels);
+  let ownKernels = false;
+  const hosted = opts.hostExperts === undefined ? undefined : new HostedExperts(store, opts.hostExperts === 'all' ? 'all' : new Set(opts.hostExperts), rpcTuning.cacheBytes);
+  let expertServer: ExpertServer | undefined;
+  let announcer: ExpertAnnouncer | undefined;
+  hosted?.refresh();
+  if (hosted !== undefined && opts.serveExperts !== false) {
+    // Frame limits follow the largest hidden size among hosted models; updated when the hosted set changes.
+    const limits: { requestBytes: number; responseBytes: number } = { ...expertLimits(Math.max(1, hosted.maxHidden())) };
+    const server = new ExpertServer({
+      hosted,
+      kernels: () => {
+        if (kernels === undefined) {
+          ownKernels = true;
+          kernels = loadKernels({});
+        }
+        return kernels;
+      },
+      onBadRequest: (peer, err) => penalise(peer.toString(), 'malformed', err),
+      onServed: (peer, jobs, rows) => emit({ type: 'experts-served', peer: peer.toString(), jobs, rows }),
+    });
+    expertServer = server;
+    await host.handle(
+      EXPERT_PROTOCOL,
+      serveRpc({ protocol: EXPERT_PROTOCOL, limits, timeoutMs: rpcTuning.serveMs, handle: (req, peer) => server.handle(req, peer), onPeerError }),
+      { maxInboundStreams: 32, maxOutboundStreams: 32 },
+    );
+    announcer = new ExpertAnnouncer({
+      libp2p: host,
+      topic: workers.topic,
+      hosted,
+      intervalMs: rpcTuning.heartbeatMs,
+      onChange: () => Object.assign(limits, expertLimits(Math.max(1, hosted.maxHidden()))),
+      onEvent: emit,
+    });
+  }
+
   host.addEventListener('peer:connect', (evt) => {
     if (stopping) return;
     void exchangeStatus(evt.detail).then((o) => {
@@ -318,6 +420,8 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
 
   await host.start();
   gossip.start();
+  workers.start();
+  announcer?.start();
 
   const dial = async (addr: string): Promise<string> => {
     const ma = multiaddr(addr);
@@ -342,15 +446,43 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
       scores: scores.snapshot(),
       sync: progress.status(),
       served: { ...served },
+      experts: { hosted: hosted?.list().length ?? 0, served: expertServer === undefined ? null : { ...expertServer.stats }, workers: workers.snapshot() },
     }),
     publishBlock: (block, payload) => gossip.publishBlock(block, payload),
     publishTx: (tx) => gossip.publishTx(tx),
+    workers,
+    expertServer,
+    hostedExperts: () => hosted?.list() ?? [],
+    announceExperts: () => announcer?.tick(),
+    expertRunner: (model, ro = {}) => (local) =>
+      new RemoteExpertRunner(
+        {
+          libp2p: host,
+          registry: workers,
+          model: model.id,
+          hidden: model.meta.config.hiddenSize,
+          versionOf: (name) => store.currentVersion(model.id, name),
+          local,
+          penalise,
+          reward: (p) => scores.reward(p),
+        },
+        {
+          ...ro,
+          onEvent: (e) => {
+            emit(e);
+            ro.onEvent?.(e);
+          },
+        },
+      ),
     stop: async () => {
       stopping = true;
       if (syncTimer !== undefined) clearTimeout(syncTimer);
+      announcer?.stop();
+      workers.stop();
       gossip.stop();
       await host.stop();
       await running?.catch(() => undefined);
+      if (ownKernels && kernels !== undefined) await (await kernels).close();
     },
   };
 }

@@ -75,8 +75,13 @@ export class NodeProcess {
   stderr = '';
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(config: ChildConfig) {
-    this.proc = spawn(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(config)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  /** `script` runs instead of nodeChild.ts (it speaks the same JSON-lines protocol); `env` adds variables. */
+  constructor(config: ChildConfig | { readonly data: string }, opts: { readonly script?: string; readonly env?: Record<string, string> } = {}) {
+    this.proc = spawn(process.execPath, ['--import', 'tsx', opts.script ?? CHILD, JSON.stringify(config)], {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      ...(opts.env === undefined ? {} : { env: { ...process.env, ...opts.env } }),
+    });
     this.proc.stdout.on('data', (c: Buffer) => this.onData(c.toString()));
     this.proc.stderr.on('data', (c: Buffer) => {
       this.stderr += c.toString();

@@ -93,11 +93,12 @@ test('a new node syncs the seed chain headers-first and `blyan chain verify` pas
 });
 
 test('killed halfway (SIGKILL) and restarted, the node resumes without re-downloading finished tiles', { timeout: 240_000 }, async () => {
-  // A slow seed (each tile answer waits) so the kill lands mid-sync; one tile in flight at a time.
+  // A slow seed (each tile answer waits) so the kill lands mid-sync; one tile in flight at a time; every
+  // verified tile kept at once (by default only tiles whose payload is still unfinished after a while are).
   const s = node({ data: seed.data, slowTilesMs: 150 });
   const { addrs } = await s.ready();
   const data = freshDataDir('resumer');
-  const tuning = { tilesPerPeer: 1 };
+  const tuning = { tilesPerPeer: 1, keepTilesAfterMs: 0 };
   const first = node({ data, bootstrap: addrs, tuning, syncOnStart: true });
   await first.ready();
   // Kill once at least two tiles of a multi-tile payload are durable.

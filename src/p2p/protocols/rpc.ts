@@ -17,7 +17,18 @@ import { FrameReader, joinParts, partsLength, sliceParts, withDeadline, writeFra
 export const STATUS_OK = 0x00;
 export const STATUS_ERROR = 0x01;
 
-export const REMOTE_ERROR_CODES = ['BAD_REQUEST', 'TOO_LARGE', 'NOT_FOUND', 'WRONG_GENESIS', 'STATUS_REQUIRED', 'BUSY', 'INTERNAL'] as const;
+export const REMOTE_ERROR_CODES = [
+  'BAD_REQUEST',
+  'TOO_LARGE',
+  'NOT_FOUND',
+  'WRONG_GENESIS',
+  'STATUS_REQUIRED',
+  'BUSY',
+  'INTERNAL',
+  // /blyan/expert/1 (docs/expert-rpc.md): the expert version asked is not served here; shapes that do not fit.
+  'EXPERT_NOT_HOSTED',
+  'BAD_SHAPE',
+] as const;
 export type RemoteErrorCode = (typeof REMOTE_ERROR_CODES)[number];
 
 /** Longest error frame a responder sends (a code and a short message). */
@@ -183,6 +194,47 @@ export async function rpcRequestParts(libp2p: Libp2p, peer: PeerId, body: Uint8A
   }
   if (status !== STATUS_ERROR || length - 1 > ERROR_CONTENT_MAX) throw new BlyanError('P2P_MALFORMED', `${what}: unknown response status ${status}`);
   const e = decodeRemoteError(joinParts(content), what);
+  if (e.code === 'WRONG_GENESIS') throw new BlyanError('P2P_WRONG_GENESIS', `${what}: ${e.message}`, { remote: e.code });
+  throw new BlyanError('P2P_REMOTE_ERROR', `${what}: ${e.code}: ${e.message}`, { remote: e.code });
+}
+
+/**
+ * rpcRequest for a large answer read straight off the stream: `readContent` gets the reader positioned at
+ * the content of an OK response and its length (already checked against the limit), and must read exactly
+ * that many bytes — e.g. a tile checked and copied to its place chunk by chunk as it arrives. The deadline
+ * covers it; a throw from it aborts the stream. Remote errors as rpcRequest.
+ */
+export async function rpcRequestStream<T>(libp2p: Libp2p, peer: PeerId, body: Uint8Array, opts: RequestOptions, readContent: (reader: FrameReader, length: number, what: string) => Promise<T>): Promise<T> {
+  const what = `${opts.protocol} from ${peer.toString().slice(-8)}`;
+  const signal = AbortSignal.timeout(opts.timeoutMs);
+  let stream: Stream;
+  try {
+    stream = await libp2p.dialProtocol(peer, opts.protocol, { signal });
+  } catch (err) {
+    if (signal.aborted) throw new BlyanError('P2P_TIMEOUT', `${what}: could not open a stream within ${opts.timeoutMs} ms`, {}, { cause: err });
+    throw new BlyanError('P2P_STREAM_CLOSED', `${what}: could not open a stream: ${(err as Error).message}`, {}, { cause: err });
+  }
+  const reader = new FrameReader(stream);
+  const outcome = await withDeadline(stream, opts.timeoutMs, what, async (): Promise<{ ok: T } | { error: Uint8Array }> => {
+    await writeFrame(stream, [body]);
+    await stream.close();
+    const length = await reader.readFrameLength(1 + Math.max(opts.limits.responseBytes, ERROR_CONTENT_MAX), what);
+    if (length === 0) throw new BlyanError('P2P_MALFORMED', `${what}: empty response frame`);
+    const status = (await reader.readBytes(1, what))[0];
+    if (status === STATUS_OK) {
+      if (length - 1 > opts.limits.responseBytes) {
+        throw new BlyanError('P2P_FRAME_TOO_LARGE', `${what}: response of ${length - 1} bytes exceeds ${opts.limits.responseBytes}`);
+      }
+      return { ok: await readContent(reader, length - 1, what) };
+    }
+    if (status !== STATUS_ERROR || length - 1 > ERROR_CONTENT_MAX) throw new BlyanError('P2P_MALFORMED', `${what}: unknown response status ${status}`);
+    return { error: await reader.readBytes(length - 1, what) };
+  }).catch((err: unknown) => {
+    stream.abort(err instanceof Error ? err : new Error(String(err)));
+    throw isBlyanError(err) ? err : new BlyanError('P2P_STREAM_CLOSED', `${what}: ${(err as Error).message}`, {}, { cause: err });
+  });
+  if ('ok' in outcome) return outcome.ok;
+  const e = decodeRemoteError(outcome.error, what);
   if (e.code === 'WRONG_GENESIS') throw new BlyanError('P2P_WRONG_GENESIS', `${what}: ${e.message}`, { remote: e.code });
   throw new BlyanError('P2P_REMOTE_ERROR', `${what}: ${e.code}: ${e.message}`, { remote: e.code });
 }

@@ -9,7 +9,7 @@ import { type BlockStore, ZERO_COPY_MIN_BYTES } from '../../chain/store.ts';
 import { tileCount, tileLeaves, tileProof, verifyTileLeaf } from '../../chain/tiles.ts';
 import { BlyanError } from '../../errors.ts';
 import { joinParts, partsLength, sliceParts } from '../framing.ts';
-import { decodeBody, RpcError, type RpcLimits, rpcRequestParts } from './rpc.ts';
+import { decodeBody, RpcError, type RpcLimits, rpcRequestParts, rpcRequestStream } from './rpc.ts';
 
 /**
  * `/blyan/tile/1` (docs/sync-protocol.md §6): one 4 MiB tile of a payload, by payload hash and tile index,
@@ -133,6 +133,42 @@ export interface TileTarget {
 export async function requestTile(libp2p: Libp2p, peer: PeerId, target: TileTarget, index: number, timeoutMs: number): Promise<Uint8Array[]> {
   const content = await rpcRequestParts(libp2p, peer, encodeTileRequest({ payload: target.payloadHash, index }), { protocol: TILE_PROTOCOL, limits: TILE_LIMITS, timeoutMs });
   return checkTileParts(content, target, index);
+}
+
+/**
+ * Fetches one tile straight into `into` (exactly the tile's length, from the header): the length is checked
+ * from the frame header before any tile byte is read, and each chunk is hashed into the leaf and copied to its
+ * place as it arrives (while it is in cache; the chunks are free to go at once). The bytes in `into` are
+ * unverified until this resolves: on P2P_BAD_DATA (or any failure) they are garbage, to be overwritten.
+ */
+export async function requestTileInto(libp2p: Libp2p, peer: PeerId, target: TileTarget, index: number, timeoutMs: number, into: Uint8Array): Promise<void> {
+  const expected = tileLength(target.payloadSize, index);
+  if (into.byteLength !== expected) throw new RangeError(`tile ${index} has ${expected} bytes; the destination has ${into.byteLength}`);
+  const request = encodeTileRequest({ payload: target.payloadHash, index });
+  await rpcRequestStream(libp2p, peer, request, { protocol: TILE_PROTOCOL, limits: TILE_LIMITS, timeoutMs }, async (reader, length, where) => {
+    const what = `tile ${index} of payload ${toHex(target.payloadHash).slice(0, 16)}… (${where})`;
+    if (length < 1) throw new BlyanError('P2P_MALFORMED', `${what}: empty response`);
+    const k = (await reader.readBytes(1, what))[0] as number;
+    if (k > MAX_PROOF_HASHES || length < 1 + k * 32) throw new BlyanError('P2P_MALFORMED', `${what}: bad proof length ${k}`);
+    const proofBytes = await reader.readBytes(k * 32, what);
+    const proof: Hash[] = [];
+    for (let i = 0; i < k; i++) proof.push(proofBytes.subarray(i * 32, (i + 1) * 32));
+    const tileBytes = length - 1 - k * 32;
+    if (tileBytes !== expected) {
+      throw new BlyanError('P2P_BAD_DATA', `${what}: ${tileBytes} bytes, the header implies ${expected}`, { payload: toHex(target.payloadHash), index });
+    }
+    // The leaf hash, SHA-256(0x00 ‖ tile), and the one copy, chunk by chunk.
+    const h = createHash('sha256').update(LEAF_PREFIX);
+    let off = 0;
+    await reader.readInto(tileBytes, what, (part) => {
+      h.update(part);
+      into.set(part, off);
+      off += part.byteLength;
+    });
+    if (!verifyTileLeaf(new Uint8Array(h.digest()), index, tileCount(target.payloadSize), proof, target.tileRoot)) {
+      throw new BlyanError('P2P_BAD_DATA', `${what}: does not verify against the header's tileRoot`, { payload: toHex(target.payloadHash), index });
+    }
+  });
 }
 
 export function checkTileResponse(content: Uint8Array, target: TileTarget, index: number): Uint8Array {

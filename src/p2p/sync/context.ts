@@ -34,9 +34,15 @@ export interface SyncTuning {
   readonly tilesPerPeer: number;
   /** Payload bytes held in memory while their tiles arrive (at least one payload is always admitted). */
   readonly memoryBudget: number;
+  /**
+   * A verified tile of a multi-tile payload is written to the sync side database (for a restart to resume
+   * from) once it has waited this long for the rest of its payload; a payload finished sooner is written
+   * only once, by its append. 0 keeps every tile at once. A run that stops short keeps its tiles at once.
+   */
+  readonly keepTilesAfterMs: number;
 }
 
-export const DEFAULT_TUNING: SyncTuning = { headerWindow: 4096, tilesPerPeer: 4, memoryBudget: 256 * 1024 * 1024 };
+export const DEFAULT_TUNING: SyncTuning = { headerWindow: 4096, tilesPerPeer: 4, memoryBudget: 256 * 1024 * 1024, keepTilesAfterMs: 2000 };
 
 /** Which chain-B components to sync; everything when absent. */
 export interface SyncFilter {

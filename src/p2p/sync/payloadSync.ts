@@ -4,8 +4,7 @@ import { TILE_BYTES } from '../../chain/limits.ts';
 import type { AppendItem } from '../../chain/store.ts';
 import { tileCount } from '../../chain/tiles.ts';
 import { BlyanError, isBlyanError } from '../../errors.ts';
-import { joinParts, partsLength } from '../framing.ts';
-import { requestTile, tileLength } from '../protocols/tiles.ts';
+import { requestTileInto, tileLength } from '../protocols/tiles.ts';
 import { penaltyFor, type SyncContext, type SyncPeer } from './context.ts';
 import type { PendingBlock } from './headerSync.ts';
 
@@ -13,13 +12,16 @@ import type { PendingBlock } from './headerSync.ts';
  * Payloads second (docs/sync-protocol.md §7.2). The accepted headers are walked in dependency order;
  * payloads are admitted into a memory window and their 4 MiB tiles fetched in parallel from every peer,
  * a few requests per peer at a time. Each tile is checked against its header's tileRoot before it is
- * kept (multi-tile payloads: also written to the sync side database, so a restart resumes), and the
- * payload's SHA-256 is computed as the in-order prefix of tiles grows. A block goes to the store's
- * appendBatch once its payload is whole and hashes to payloadHash and every block before it is in: the store
- * applies every contextual rule in its write transaction; S5–S8 are not computed a second time there
+ * kept, and the payload's SHA-256 is computed as the in-order prefix of tiles grows. A tile of a multi-tile
+ * payload is also written to the sync side database (so a restart resumes) once it has waited
+ * `keepTilesAfterMs` for the rest of its payload, and at once when the run stops short: a payload that
+ * arrives quickly is written once, by its append, instead of twice. A block goes to the store's appendBatch
+ * once its payload is whole and hashes to payloadHash and every block before it is in: the store applies
+ * every contextual rule in its write transaction; S5–S8 are not computed a second time there
  * (`verified: true`, as archive import does) because each was checked here and in headerSync.ts. The kept
- * tiles are deleted in the same transaction. A tile that fails is asked of another peer; the peer is
- * penalised by what went wrong (bad data bans it).
+ * tiles are deleted in the same transaction, which commits (and syncs to disk) off the event loop while
+ * further tiles arrive. A tile that fails is asked of another peer; the peer is penalised by what went wrong
+ * (bad data bans it).
  */
 interface Job {
   readonly key: string;
@@ -27,11 +29,15 @@ interface Job {
   readonly size: number;
   readonly tileRoot: Hash;
   readonly count: number;
+  /** Assembly buffer, taken from the pool when the first tile arrives (fresh memory is costly to touch). */
   buffer: Uint8Array | undefined;
   /** Which tiles are in `buffer`. */
   readonly have: boolean[];
   missing: number;
+  /** Side-database writes of this payload's tiles still in progress. */
   puts: number;
+  /** Tiles in `buffer` but not (yet) in the side database, with the timer that will keep them. */
+  readonly unkept: Map<number, ReturnType<typeof setTimeout> | undefined>;
   /** SHA-256 of the payload, fed tile by tile as the in-order prefix grows (rule S5's payloadHash). */
   readonly hasher: Hasher;
   hashed: number;
@@ -60,6 +66,8 @@ export interface PayloadResult {
 /** Largest group of blocks (payload bytes) appended in one transaction; the loop breathes in between. */
 const APPEND_BATCH_BYTES = 64 * 1024 * 1024;
 const APPEND_BATCH_BLOCKS = 1024;
+/** Smallest pooled buffer; single-tile payloads below it are assembled in a buffer of their own. */
+const POOL_MIN_BYTES = 1024 * 1024;
 
 export function payloadBytesNeeded(ctx: SyncContext, blocks: readonly PendingBlock[]): number {
   const seen = new Set<string>();
@@ -76,10 +84,12 @@ export function payloadBytesNeeded(ctx: SyncContext, blocks: readonly PendingBlo
 
 /**
  * Assembly buffers, reused from one payload to the next: fresh memory costs a page fault per 4 KiB on first
- * touch, which on small virtual machines is a large share of the sync's CPU time. Holds at most `maxBytes`
- * of idle buffers.
+ * touch, which on small virtual machines is a large share of the sync's CPU time (measured: about 120 ms per
+ * 16 MiB on a 2-core VM, slower than the network). A job takes its buffer when its first tile arrives and
+ * gives it back as soon as the append transaction has copied it, so a whole sync cycles through a few buffers.
+ * Holds at most `maxBytes` of idle buffers.
  */
-class BufferPool {
+export class BufferPool {
   private readonly free: Uint8Array[] = [];
   private idle = 0;
   constructor(private readonly maxBytes: number) {}
@@ -91,7 +101,8 @@ class BufferPool {
       this.idle -= b.byteLength;
       return b.subarray(0, size);
     }
-    const capacity = Math.ceil(size / TILE_BYTES) * TILE_BYTES;
+    // A power of two, so a buffer serves any later payload between half its size and its size.
+    const capacity = Math.max(POOL_MIN_BYTES, 2 ** Math.ceil(Math.log2(size)));
     return new Uint8Array(Buffer.allocUnsafeSlow(capacity).buffer, 0, size);
   }
 
@@ -115,13 +126,27 @@ export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]):
   let appended = 0;
   let error: { code: string; message: string } | undefined;
   let settled = false;
+  /** The append transaction being committed, if any. */
+  let committing: Promise<void> | undefined;
+  /** Side-database writes of tiles in progress. */
+  const puts = new Set<Promise<void>>();
 
   return new Promise<PayloadResult>((resolve) => {
     const finish = () => {
       if (settled) return;
       settled = true;
-      resolve(error === undefined && appendIdx === blocks.length ? { appended, complete: true } : { appended, complete: false, error: error ?? { code: 'P2P_SYNC_INCOMPLETE', message: 'payload sync stopped early' } });
+      // Stopping short: keep every verified tile of an unfinished payload now, so the next run resumes from it.
+      for (const job of jobs.values()) {
+        if (job.appended || job.failed) continue;
+        for (const index of [...job.unkept.keys()]) keepTile(job, index);
+      }
+      void Promise.allSettled([...puts]).then(() => {
+        for (const job of jobs.values()) if (!job.appended && job.buffer !== undefined) release(job);
+        resolve(result());
+      });
     };
+    const result = (): PayloadResult =>
+      error === undefined && appendIdx === blocks.length ? { appended, complete: true } : { appended, complete: false, error: error ?? { code: 'P2P_SYNC_INCOMPLETE', message: 'payload sync stopped early' } };
 
     const admit = () => {
       while (admitIdx < blocks.length && error === undefined) {
@@ -143,6 +168,7 @@ export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]):
           have: new Array<boolean>(count).fill(false),
           missing: count,
           puts: 0,
+          unkept: new Map(),
           hasher: createHash('sha256'),
           hashed: 0,
           failed: false,
@@ -152,11 +178,10 @@ export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]):
         memory += h.payloadSize;
         admitIdx++;
         const have = count > 1 ? ctx.state.storedTiles(h.payloadHash) : new Map<number, Uint8Array>();
-        if (count > 1) job.buffer = pool.take(h.payloadSize);
         for (let i = 0; i < count; i++) {
           const kept = have.get(i);
           if (kept !== undefined && kept.byteLength === tileLength(h.payloadSize, i)) {
-            (job.buffer as Uint8Array).set(kept, i * TILE_BYTES);
+            bufferOf(job).set(kept, i * TILE_BYTES);
             job.have[i] = true;
             job.missing--;
             ctx.progress.addResumed(kept.byteLength);
@@ -167,6 +192,18 @@ export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]):
         }
         feedHash(job);
       }
+    };
+
+    const bufferOf = (job: Job): Uint8Array => {
+      if (job.buffer === undefined) job.buffer = job.size >= POOL_MIN_BYTES ? pool.take(job.size) : new Uint8Array(job.size);
+      return job.buffer;
+    };
+
+    /** Gives a job's buffer back once its bytes are in the store (or it is abandoned). */
+    const release = (job: Job) => {
+      memory -= job.size;
+      if (job.buffer !== undefined && job.size >= POOL_MIN_BYTES) pool.give(job.buffer);
+      job.buffer = undefined;
     };
 
     /** Hashes the tiles that now extend the contiguous prefix, so the whole payload is hashed once. */
@@ -221,9 +258,13 @@ export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]):
       inflight.set(peer.id, (inflight.get(peer.id) ?? 0) + 1);
       inflightTotal++;
       ctx.onEvent({ type: 'tile-request', peer: peer.id, payload: task.job.key, index: task.index });
-      requestTile(ctx.libp2p, peer.peerId, { payloadHash: task.job.hash, payloadSize: task.job.size, tileRoot: task.job.tileRoot }, task.index, ctx.timeouts.tileMs)
+      // The tile streams straight to its place in the payload's buffer; it counts only once it verified.
+      const job = task.job;
+      const start = task.index * TILE_BYTES;
+      const into = bufferOf(job).subarray(start, start + tileLength(job.size, task.index));
+      requestTileInto(ctx.libp2p, peer.peerId, { payloadHash: job.hash, payloadSize: job.size, tileRoot: job.tileRoot }, task.index, ctx.timeouts.tileMs, into)
         .then(
-          (tile) => onTile(task, peer, tile),
+          () => onTile(task, peer, into.byteLength),
           (err: unknown) => onFail(task, peer, err),
         )
         .finally(() => {
@@ -233,41 +274,56 @@ export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]):
         });
     };
 
-    const onTile = (task: TileTask, peer: SyncPeer, parts: Uint8Array[]) => {
+    const onTile = (task: TileTask, peer: SyncPeer, bytes: number) => {
       const job = task.job;
       ctx.reward(peer.id);
-      ctx.progress.addFetched(partsLength(parts));
-      if (job.count === 1) {
-        job.buffer = joinParts(parts);
-        job.have[0] = true;
-        job.missing--;
-        feedHash(job);
-        return;
-      }
-      // The one copy of a tile: from the received chunks to its place in the payload.
-      const start = task.index * TILE_BYTES;
-      let off = start;
-      for (const part of parts) {
-        (job.buffer as Uint8Array).set(part, off);
-        off += part.byteLength;
-      }
-      const tile = (job.buffer as Uint8Array).subarray(start, off);
+      ctx.progress.addFetched(bytes);
+      if (job.appended || job.failed || job.have[task.index] === true) return;
       job.have[task.index] = true;
       job.missing--;
       feedHash(job);
+      if (job.count === 1) return;
+      const keepAfter = ctx.tuning.keepTilesAfterMs;
+      if (keepAfter <= 0) {
+        keepTile(job, task.index);
+        return;
+      }
+      // Kept only if the payload is still unfinished by then: a payload that completes within the delay is
+      // written once, by its append. A crash loses at most that much of the download.
+      const timer = setTimeout(() => keepTile(job, task.index), keepAfter);
+      timer.unref();
+      job.unkept.set(task.index, timer);
+    };
+
+    /** Writes a verified tile to the side database, so a later run need not fetch it again. */
+    const keepTile = (job: Job, index: number) => {
+      const timer = job.unkept.get(index);
+      if (timer !== undefined) clearTimeout(timer);
+      job.unkept.delete(index);
+      if (job.appended || job.failed || job.buffer === undefined) return;
+      const start = index * TILE_BYTES;
+      const tile = job.buffer.subarray(start, start + tileLength(job.size, index));
       job.puts++;
-      ctx.state
-        .putTile(job.hash, task.index, tile)
+      const put = ctx.state
+        .putTile(job.hash, index, tile)
         .then(
-          () => ctx.onEvent({ type: 'tile-stored', payload: job.key, index: task.index, bytes: tile.byteLength }),
+          () => ctx.onEvent({ type: 'tile-stored', payload: job.key, index, bytes: tile.byteLength }),
           () => {
             // Not kept: only resumability suffers; the tile is in memory and the payload completes.
           },
         )
         .finally(() => {
           job.puts--;
+          puts.delete(put);
           pump();
         });
+      puts.add(put);
+    };
+
+    /** Drops a job's pending keep timers (its payload is appended, or it is given up). */
+    const forgetUnkept = (job: Job) => {
+      for (const timer of job.unkept.values()) if (timer !== undefined) clearTimeout(timer);
+      job.unkept.clear();
     };
 
     const onFail = (task: TileTask, peer: SyncPeer, err: unknown) => {
@@ -280,24 +336,16 @@ export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]):
 
     const ready = (job: Job) => job.missing === 0 && job.puts === 0;
 
-    /** Appends the longest prefix whose payloads are whole, in bounded transactions. */
+    /**
+     * Appends the longest prefix whose payloads are whole, in bounded transactions, one transaction at a
+     * time: the next batch is gathered while the previous one commits, so slow disks batch more.
+     */
     const appendReady = () => {
-      let batch: { item: AppendItem; p: PendingBlock }[] = [];
-      let finishing: Job[] = [];
+      if (committing !== undefined) return;
+      const batch: { item: AppendItem; p: PendingBlock }[] = [];
+      const finishing: Job[] = [];
       let bytes = 0;
-      const flush = () => {
-        if (batch.length === 0) return;
-        appended += appendGroup(ctx, batch, finishing);
-        for (const j of finishing) {
-          memory -= j.size;
-          if (j.count > 1 && j.buffer !== undefined) pool.give(j.buffer);
-          j.buffer = undefined;
-        }
-        batch = [];
-        finishing = [];
-        bytes = 0;
-      };
-      while (appendIdx < blocks.length && error === undefined) {
+      while (appendIdx < blocks.length && error === undefined && bytes < APPEND_BATCH_BYTES && batch.length < APPEND_BATCH_BLOCKS) {
         const p = blocks[appendIdx] as PendingBlock;
         const h = p.block.header;
         const job = jobs.get(toHex(h.payloadHash));
@@ -313,45 +361,72 @@ export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]):
           batch.push({ item: { block: p.block, payload: job.buffer }, p });
           finishing.push(job);
           job.appended = true;
+          forgetUnkept(job);
           bytes += job.size;
         } else {
           break;
         }
         appendIdx++;
-        if (bytes >= APPEND_BATCH_BYTES || batch.length >= APPEND_BATCH_BLOCKS) flush();
       }
-      flush();
+      if (batch.length === 0) return;
+      committing = appendGroup(ctx, batch, finishing).then(
+        (n) => {
+          appended += n;
+          committing = undefined;
+          pump();
+        },
+        (err: unknown) => {
+          error = { code: isBlyanError(err) ? err.code : 'ERROR', message: (err as Error).message };
+          committing = undefined;
+          pump();
+        },
+      );
     };
 
-    const appendGroup = (c: SyncContext, batch: { item: AppendItem; p: PendingBlock }[], finishing: Job[]): number => {
+    const appendGroup = async (c: SyncContext, batch: { item: AppendItem; p: PendingBlock }[], finishing: Job[]): Promise<number> => {
       const removeTiles = (list: Job[]) => () => {
         for (const j of list) if (j.count > 1) c.state.removeTilesSync(j.hash, j.count);
       };
+      let written = false;
       try {
         // S5–S8 already held: S6–S8 and the size when the header was fetched (headerSync.ts), the payload's
         // tileRoot tile by tile and its payloadHash above. The store applies every contextual rule itself.
-        c.store.appendBatch(
-          batch.map((b) => b.item),
-          { verified: true, alsoWrite: removeTiles(finishing) },
-        );
+        // The store's transaction runs inside an asynchronous LMDB transaction: its writes happen here, on
+        // this thread, and the commit and the sync to disk on LMDB's write thread, while tiles keep coming.
+        await c.state.transaction(() => {
+          c.store.appendBatch(
+            batch.map((b) => b.item),
+            { verified: true, alsoWrite: removeTiles(finishing) },
+          );
+          // The payloads are copied into the transaction: their buffers can take the next payloads now.
+          written = true;
+          for (const j of finishing) release(j);
+        });
         c.onEvent({ type: 'appended', blocks: batch.length, bytes: finishing.reduce((s, j) => s + j.size, 0) });
         return batch.length;
-      } catch {
+      } catch (err) {
+        // The writes were made but the commit failed (a disk error): the buffers are reused already, and
+        // nothing can be retried from them.
+        if (written) throw err;
         // Find the culprit one block at a time; blocks before it are kept.
         let n = 0;
-        for (const { item, p } of batch) {
-          const own = finishing.filter((j) => item.payload !== undefined && j.buffer === item.payload);
-          try {
-            c.store.appendBatch([item], { verified: true, alsoWrite: removeTiles(own) });
-            n++;
-          } catch (err) {
-            if (isBlyanError(err, 'BLOCK_DUPLICATE')) continue;
-            // Every rule already held against the store plus this round's headers, so a failure here means
-            // something else wrote to the store meanwhile (gossip, another process): nobody to blame. The
-            // block is left for the next round; its kept tiles stay for it.
-            error = { code: isBlyanError(err) ? err.code : 'ERROR', message: `block ${toHex(p.block.id).slice(0, 16)}… not appended: ${(err as Error).message}` };
-            break;
+        try {
+          for (const { item, p } of batch) {
+            const own = finishing.filter((j) => item.payload !== undefined && j.buffer === item.payload);
+            try {
+              c.store.appendBatch([item], { verified: true, alsoWrite: removeTiles(own) });
+              n++;
+            } catch (err) {
+              if (isBlyanError(err, 'BLOCK_DUPLICATE')) continue;
+              // Every rule already held against the store plus this round's headers, so a failure here means
+              // something else wrote to the store meanwhile (gossip, another process): nobody to blame. The
+              // block is left for the next round; its kept tiles stay for it.
+              error = { code: isBlyanError(err) ? err.code : 'ERROR', message: `block ${toHex(p.block.id).slice(0, 16)}… not appended: ${(err as Error).message}` };
+              break;
+            }
           }
+        } finally {
+          for (const j of finishing) if (j.buffer !== undefined) release(j);
         }
         c.onEvent({ type: 'appended', blocks: n, bytes: 0 });
         return n;
@@ -364,6 +439,7 @@ export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]):
       ctx.onEvent({ type: 'rejected', peer: p.from, code: err.code, message: err.message });
       if (job.count > 1) ctx.state.removeTilesSync(job.hash, job.count);
       job.failed = true;
+      forgetUnkept(job);
       error = { code: err.code, message: err.message };
     };
 
@@ -377,6 +453,7 @@ export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]):
       } catch (err) {
         error = { code: isBlyanError(err) ? err.code : 'ERROR', message: (err as Error).message };
       }
+      if (committing !== undefined) return;
       if (appendIdx === blocks.length || (error !== undefined && inflightTotal === 0)) finish();
       else if (inflightTotal === 0 && queue.length > 0) {
         // Every remaining tile waits for a peer that is busy; with nothing in flight that cannot change.

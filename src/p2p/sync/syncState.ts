@@ -42,6 +42,15 @@ export class SyncState {
     await this.db.put(tileKey(toHex(payloadHash), index), Buffer.from(tile.buffer, tile.byteOffset, tile.byteLength));
   }
 
+  /**
+   * Runs `fn` in an asynchronous write transaction of the store's environment: `fn` runs on this thread (a
+   * store write transaction inside it becomes a child transaction of this one), the commit and the sync to
+   * disk run on LMDB's write thread. Resolves with `fn`'s result once the transaction is durable.
+   */
+  transaction<T>(fn: () => T): Promise<T> {
+    return this.db.transaction(fn);
+  }
+
   /** Deletes a payload's tiles; call inside the append transaction (`alsoWrite`). */
   removeTilesSync(payloadHash: Hash, count: number): void {
     const hex = toHex(payloadHash);

@@ -1,0 +1,138 @@
+import '../src/p2p/polyfill.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { DEVNET } from '../src/chain/presets.ts';
+import { BlockStore } from '../src/chain/store.ts';
+import { generate } from '../src/engine/generate.ts';
+import { importCheckpoint } from '../src/engine/import/importCheckpoint.ts';
+import { loadKernels } from '../src/engine/kernels/index.ts';
+import { resolveModel } from '../src/engine/modelRegistry.ts';
+import { MoeModel } from '../src/engine/moe.ts';
+import { Sampler } from '../src/engine/sampler.ts';
+import { lineageSource } from '../src/learning/lineage.ts';
+import { startP2p } from '../src/p2p/index.ts';
+import type { RemoteExpertRunner } from '../src/p2p/remoteExperts.ts';
+import { TEST_KEY } from '../test/helpers/fixtures.ts';
+import { writeSynthCheckpoint } from '../test/helpers/synthCheckpoint.ts';
+import { copyDataDir, NodeProcess } from '../test/p2p/fixture.ts';
+
+/**
+ * Distributed vs local decode on the same model in one run: a synthetic BF16 Mixtral-shaped model (4 layers ×
+ * 8 experts, top-2, hidden 512, expert FFN 1408: 4.3 MB per expert), greedy decode after an 8-token prompt,
+ * first locally, then with the routed experts on two worker processes (each hosting half of them) over
+ * loopback libp2p (Noise + Yamux). Every process uses one kernel thread. Checks that both give the same ids.
+ * Reported: tok/s both ways, their ratio, requests per forward pass and the mean RPC time (send, compute on
+ * the worker, answer).
+ */
+const SCRIPT = resolve(import.meta.dirname, '../test/p2p/expertChild.ts');
+const PROMPT = [1, 17, 42, 7, 99, 3, 250, 12];
+
+async function decodeTokPerSec(model: MoeModel, n: number): Promise<{ tokPerSec: number; ids: number[] }> {
+  const times: number[] = [];
+  const g = await generate(model.newSession(), PROMPT, new Sampler({ greedy: true }), {
+    maxNewTokens: n + 1,
+    onToken: () => {
+      times.push(performance.now());
+      return undefined;
+    },
+  });
+  return { tokPerSec: n / (((times[n] as number) - (times[0] as number)) / 1000), ids: g.ids };
+}
+
+export async function benchDistributed(opts: { tokens?: number; rounds?: number; spotCheck?: number } = {}): Promise<Record<string, unknown>> {
+  const n = opts.tokens ?? 32;
+  const rounds = opts.rounds ?? 3;
+  const dir = mkdtempSync(join(tmpdir(), 'blyan-bench-dist-'));
+  const procs: NodeProcess[] = [];
+  try {
+    const ckpt = join(dir, 'ckpt');
+    writeSynthCheckpoint(ckpt, 'mixtral', { seed: 5, dtype: 'bf16', layers: 4, hidden: 512, heads: 8, kvHeads: 4, experts: 8, topK: 2, intermediate: 1408, vocab: 1024, ropeTheta: 1e6, eps: 1e-5 });
+    const data = join(dir, 'service');
+    const { store: init } = BlockStore.init(data, DEVNET);
+    importCheckpoint(init, ckpt, { privateKey: TEST_KEY, name: 'dist-bench' });
+    init.closeSync();
+    const store = BlockStore.open(data, DEVNET);
+    const entry = resolveModel(store);
+    const experts = entry.meta.layout.map((c) => c.name).filter((x) => /^layer\d+\.expert\d+$/.test(x));
+    const kernels = await loadKernels({ threads: 1 });
+    const local = await MoeModel.load(entry.meta.config, lineageSource(store, entry), kernels, { cacheBytes: 1 << 30 });
+    await decodeTokPerSec(local, 4);
+
+    const rpcMs: number[] = [];
+    const p2p = await startP2p({
+      store,
+      dataDir: data,
+      autoSync: false,
+      expertRpc: { heartbeatMs: 500 },
+      onEvent: (e) => {
+        if (e.type === 'expert-call') rpcMs.push(e.ms);
+      },
+    });
+    const halves = [experts.filter((_, i) => i % 2 === 0), experts.filter((_, i) => i % 2 === 1)];
+    for (const [i, host] of halves.entries()) {
+      const w = copyDataDir(data, join(dir, `w${i}`));
+      procs.push(new NodeProcess({ data: w, host, bootstrap: p2p.multiaddrs(), heartbeatMs: 500 } as { data: string }, { script: SCRIPT, env: { BLYAN_THREADS: '1' } }));
+    }
+    await Promise.all(procs.map((p) => p.ready()));
+    const version = (x: string) => Buffer.from(store.currentVersion(entry.id, x) as Uint8Array).toString('hex');
+    const t0 = Date.now();
+    while (!experts.every((x) => p2p.workers.replicas(entry.idHex, x, version(x)).length > 0)) {
+      if (Date.now() - t0 > 30_000) throw new Error('workers did not announce their experts');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    let runner: RemoteExpertRunner | undefined;
+    const factory = p2p.expertRunner(entry, { spotCheck: opts.spotCheck ?? 0, fallback: 'none' });
+    const dist = await MoeModel.load(entry.meta.config, lineageSource(store, entry), kernels, {
+      cacheBytes: 1 << 30,
+      runner: (l) => {
+        runner = factory(l);
+        return runner;
+      },
+    });
+    await decodeTokPerSec(dist, 4);
+
+    const localRuns: number[] = [];
+    const distRuns: number[] = [];
+    let exact = true;
+    let requests = 0;
+    for (let r = 0; r < rounds; r++) {
+      const a = await decodeTokPerSec(local, n);
+      const r0 = runner?.stats.requests ?? 0;
+      const b = await decodeTokPerSec(dist, n);
+      requests += (runner?.stats.requests ?? 0) - r0;
+      localRuns.push(a.tokPerSec);
+      distRuns.push(b.tokPerSec);
+      exact &&= JSON.stringify(a.ids) === JSON.stringify(b.ids);
+    }
+    const stats = runner?.stats;
+    const best = (xs: number[]) => Math.max(...xs);
+    const r3 = (x: number) => Math.round(x * 1000) / 1000;
+    const out = {
+      bench: 'distributed',
+      model: 'synthetic mixtral bf16: 4 layers × 8 experts, top-2, hidden 512, ffn 1408 (4.3 MB/expert)',
+      workers: 2,
+      kernels: `${kernels.name}/${kernels.isa} × 1 thread per process`,
+      localDecodeTokPerSec: { best: r3(best(localRuns)), all: localRuns.map(r3) },
+      distributedDecodeTokPerSec: { best: r3(best(distRuns)), all: distRuns.map(r3) },
+      ratio: r3(best(distRuns) / best(localRuns)),
+      // One prefill and n + 1 decode steps per round (generate also runs the last token).
+      requestsPerForwardPass: r3(requests / (rounds * (n + 2))),
+      meanRpcMs: r3(rpcMs.reduce((x, y) => x + y, 0) / Math.max(1, rpcMs.length)),
+      spotCheck: opts.spotCheck ?? 0,
+      exact,
+      runner: stats,
+    };
+    await p2p.stop();
+    await kernels.close();
+    store.closeSync();
+    return out;
+  } finally {
+    await Promise.all(procs.map((p) => p.stop().catch(() => p.kill())));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.stdout.write(`${JSON.stringify(await benchDistributed())}\n`);
+}

@@ -1,0 +1,108 @@
+// Child process for the distributed-inference tests and bench: an expert worker. Opens a data dir, starts the
+// p2p node hosting some experts, reports events as JSON lines on stdout and takes commands as JSON lines on
+// stdin (the protocol of fixture.ts NodeProcess). Argument: a JSON ExpertChildConfig.
+import '../../src/p2p/polyfill.ts';
+import { createInterface } from 'node:readline';
+import { presetByName } from '../../src/chain/presets.ts';
+import { BlockStore } from '../../src/chain/store.ts';
+import { EXPERT_PROTOCOL, expertLimits } from '../../src/p2p/expertRpc.ts';
+import { startP2p } from '../../src/p2p/index.ts';
+import { serveRpc } from '../../src/p2p/protocols/rpc.ts';
+
+export interface ExpertChildConfig {
+  readonly data: string;
+  readonly bootstrap?: string[];
+  readonly host: string[] | 'all';
+  readonly heartbeatMs?: number;
+  /** Flip one bit of every answer (a lying worker). */
+  readonly lie?: boolean;
+  /** Answer with one f32 value too few per job (a broken worker). */
+  readonly badShape?: boolean;
+  /** Wait this long before each answer (a slow worker). */
+  readonly delayMs?: number;
+}
+
+const config = JSON.parse(process.argv[2] ?? '{}') as ExpertChildConfig;
+const out = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`);
+
+const presetName = BlockStore.presetNameOf(config.data);
+if (presetName === undefined) throw new Error(`no chain in ${config.data}`);
+const store = BlockStore.open(config.data, presetByName(presetName));
+const node = await startP2p({
+  store,
+  dataDir: config.data,
+  bootstrap: config.bootstrap ?? [],
+  autoSync: false,
+  hostExperts: config.host,
+  expertRpc: { heartbeatMs: config.heartbeatMs ?? 500 },
+  onEvent: (e) => {
+    if (e.type.startsWith('expert') || e.type === 'penalty' || e.type === 'ban') out({ event: 'p2p', ...e });
+  },
+});
+
+const server = node.expertServer;
+if (server === undefined) throw new Error('not serving experts');
+let answered = 0;
+if (config.lie === true || config.badShape === true || config.delayMs !== undefined) {
+  // Replace the honest handler with one that lies, answers short, and/or answers late.
+  await node.libp2p.handle(
+    EXPERT_PROTOCOL,
+    serveRpc({
+      protocol: EXPERT_PROTOCOL,
+      limits: expertLimits(4096),
+      timeoutMs: 30_000,
+      handle: async (req, peer) => {
+        if (config.delayMs !== undefined) await new Promise((r) => setTimeout(r, config.delayMs));
+        const parts = await server.handle(req, peer);
+        answered++;
+        if (config.lie === true) {
+          out({ event: 'lied', n: answered });
+          return parts.map((p) => {
+            const q = p.slice();
+            q[0] = ((q[0] as number) ^ 1) & 0xff;
+            return q;
+          });
+        }
+        if (config.badShape === true) {
+          out({ event: 'bad-shape', n: answered });
+          return parts.map((p) => p.subarray(0, p.byteLength - 4));
+        }
+        return parts;
+      },
+      onPeerError: () => {},
+    }),
+    { force: true, maxInboundStreams: 32 },
+  );
+}
+
+out({ event: 'ready', peerId: node.peerId, addrs: node.multiaddrs(), hosted: node.hostedExperts().map((h) => h.name) });
+
+async function run(cmd: Record<string, unknown>): Promise<Record<string, unknown>> {
+  switch (cmd.cmd) {
+    case 'status':
+      return { status: node.status() };
+    case 'hosted':
+      return { hosted: node.hostedExperts().map((h) => ({ name: h.name, block: h.blockHex, model: h.modelHex })) };
+    case 'stop':
+      await node.stop();
+      await store.close();
+      out({ event: 'reply', id: cmd.id });
+      process.exit(0);
+      break;
+    default:
+      throw new Error(`unknown command ${String(cmd.cmd)}`);
+  }
+  return {};
+}
+
+createInterface({ input: process.stdin }).on('line', (line) => {
+  let cmd: Record<string, unknown>;
+  try {
+    cmd = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return;
+  }
+  run(cmd)
+    .then((r) => out({ event: 'reply', id: cmd.id, ...r }))
+    .catch((err: unknown) => out({ event: 'reply', id: cmd.id, error: { message: (err as Error).message, code: (err as { code?: string }).code } }));
+});
