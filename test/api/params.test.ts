@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { createSiweMessage } from 'viem/siwe';
 import { blyan, blyanJson } from '../helpers/cli.ts';
+import { jsonCall, signedQuote, signIn } from './client.ts';
 import { startNodeProcess, TEXT, tinyDataDir } from './fixture.ts';
 
 let node: Awaited<ReturnType<typeof startNodeProcess>>;
@@ -28,14 +28,7 @@ after(async () => {
   cleanup();
 });
 
-async function call(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const r = await fetch(url + path, {
-    method,
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: r.status, body: (await r.json()) as Record<string, unknown> };
-}
+const call = (method: string, path: string, body?: unknown, token?: string) => jsonCall(url, method, path, body, token);
 
 test('a params block changes the price and the burn for quotes, charges and the audit', async () => {
   const before = (await call('GET', '/economy/params')).body as { now: { block: string | null; params: { pricing: { perKiloToken: string } } } };
@@ -51,20 +44,12 @@ test('a params block changes the price and the burn for quotes, charges and the 
 
   const alice = privateKeyToAccount(generatePrivateKey());
   assert.equal((await call('POST', '/faucet', { address: alice.address })).status, 200);
-  const o = (await call('POST', '/wallet/request_nonce', { address: alice.address })).body as { nonce: string; domain: string; uri: string; chainId: number };
-  const message = createSiweMessage({ address: alice.address, chainId: o.chainId, domain: o.domain, nonce: o.nonce, uri: o.uri, version: '1' });
-  const token = (await call('POST', '/wallet/authenticate', { message, signature: await alice.signMessage({ message }) })).body.token as string;
-  const q = (await call('POST', '/chat/quote', { maxTokens: 5000 }, token)).body as { quoteId: string; amount: string; pricePer1kTokens: string; burnBps: string; typedData: { domain: { name: string; version: string; chainId: number }; types: { Authorize: { name: string; type: string }[] }; message: Record<string, string> } };
+  const token = await signIn(url, alice);
+  const { offer, quoteId, signature } = await signedQuote(url, alice, token, 5000);
+  const q = offer as typeof offer & { pricePer1kTokens: string; burnBps: string };
   assert.equal(q.amount, (5000n * 3n * 10n ** 15n).toString());
   assert.equal(q.burnBps, '1000');
-  const m = q.typedData.message;
-  const signature = await alice.signTypedData({
-    domain: q.typedData.domain,
-    types: q.typedData.types,
-    primaryType: 'Authorize',
-    message: { ...m, maxTokens: BigInt(m.maxTokens as string), amount: BigInt(m.amount as string), expiresAt: BigInt(m.expiresAt as string), nonce: BigInt(m.nonce as string) },
-  });
-  const r = await call('POST', '/chat', { prompt: TEXT, maxTokens: 8, quoteId: q.quoteId, signature }, token);
+  const r = await call('POST', '/chat', { prompt: TEXT, maxTokens: 8, quoteId, signature }, token);
   assert.equal(r.status, 200, JSON.stringify(r.body));
   const usage = r.body.usage as { totalTokens: number };
   const cost = r.body.cost as { charged: string; burned: string };

@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { createSiweMessage } from 'viem/siwe';
 import WebSocket from 'ws';
 import { burnOf, priceOf } from '../../src/ledger/pricing.ts';
 import { blyanJson } from '../helpers/cli.ts';
+import { type Account, jsonCall, signedQuote as signedQuoteAt, signIn as signInAt, signOffer } from './client.ts';
 import { startNodeProcess, TEXT, tinyDataDir } from './fixture.ts';
 
 let node: Awaited<ReturnType<typeof startNodeProcess>>;
@@ -31,45 +31,9 @@ after(async () => {
   cleanup();
 });
 
-async function call(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const r = await fetch(url + path, {
-    method,
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: r.status, body: (await r.json()) as Record<string, unknown> };
-}
-
-type Account = ReturnType<typeof privateKeyToAccount>;
-
-async function signIn(account: Account): Promise<string> {
-  const o = (await call('POST', '/wallet/request_nonce', { address: account.address })).body as { nonce: string; domain: string; uri: string; chainId: number };
-  const message = createSiweMessage({ address: account.address, chainId: o.chainId, domain: o.domain, nonce: o.nonce, uri: o.uri, version: '1' });
-  const r = await call('POST', '/wallet/authenticate', { message, signature: await account.signMessage({ message }) });
-  return r.body.token as string;
-}
-
-interface Offer {
-  quoteId: string;
-  free: boolean;
-  amount: string;
-  typedData: { domain: { name: string; version: string; chainId: number }; types: { Authorize: { name: string; type: string }[] }; primaryType: 'Authorize'; message: Record<string, string> };
-}
-
-async function signedQuote(account: Account, token: string, maxTokens: number): Promise<{ offer: Offer; quoteId: string; signature: string }> {
-  const q = await call('POST', '/chat/quote', { maxTokens }, token);
-  assert.equal(q.status, 200, JSON.stringify(q.body));
-  const offer = q.body as unknown as Offer;
-  const td = offer.typedData;
-  const m = td.message;
-  const signature = await account.signTypedData({
-    domain: td.domain,
-    types: td.types,
-    primaryType: 'Authorize',
-    message: { ...m, maxTokens: BigInt(m.maxTokens as string), amount: BigInt(m.amount as string), expiresAt: BigInt(m.expiresAt as string), nonce: BigInt(m.nonce as string) },
-  });
-  return { offer, quoteId: offer.quoteId, signature };
-}
+const call = (method: string, path: string, body?: unknown, token?: string) => jsonCall(url, method, path, body, token);
+const signIn = (account: Account) => signInAt(url, account);
+const signedQuote = (account: Account, token: string, maxTokens: number) => signedQuoteAt(url, account, token, maxTokens);
 
 const balanceOf = async (a: Account) => BigInt((await call('GET', `/wallet/balance/${a.address}`)).body.balance as string);
 const provider = async () => BigInt((await call('GET', `/wallet/balance/${(await call('GET', '/wallet/eip712')).body.provider as string}`)).body.balance as string);
@@ -131,12 +95,7 @@ test('a failed answer after authorize is not charged; insufficient balance is 40
   // Signed by another key.
   const q2 = await signedQuote(account, token, PAID);
   const other = privateKeyToAccount(generatePrivateKey());
-  const forged = await other.signTypedData({
-    domain: q2.offer.typedData.domain,
-    types: q2.offer.typedData.types,
-    primaryType: 'Authorize',
-    message: { ...q2.offer.typedData.message, maxTokens: BigInt(PAID), amount: BigInt(q2.offer.amount), expiresAt: BigInt(q2.offer.typedData.message.expiresAt as string), nonce: BigInt(q2.offer.typedData.message.nonce as string) },
-  });
+  const forged = await signOffer(other, q2.offer);
   const bad = await call('POST', '/chat', { prompt: TEXT, maxTokens: 5, quoteId: q2.quoteId, signature: forged }, token);
   assert.equal(bad.body.code, 'LEDGER_BAD_SIGNATURE');
   assert.equal(await balanceOf(account), before);

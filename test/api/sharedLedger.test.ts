@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { createSiweMessage } from 'viem/siwe';
 import { blyanJson } from '../helpers/cli.ts';
 import { type PgServer, startPostgres } from '../helpers/postgres.ts';
+import { jsonCall, signedQuote, signIn } from './client.ts';
 import { startNodeProcess, TEXT, tinyDataDir } from './fixture.ts';
 
 let pgServer: PgServer;
@@ -32,14 +32,7 @@ after(async () => {
   pgServer?.stop();
 });
 
-async function call(base: string, method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const r = await fetch(base + path, {
-    method,
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: r.status, body: (await r.json()) as Record<string, unknown> };
-}
+const call = (base: string, method: string, path: string, body?: unknown, token?: string) => jsonCall(base, method, path, body, token);
 
 test('one ledger behind two nodes: grant on A, paid answer on B, both see the same balances and chain C', async () => {
   const [a, b] = nodes.map((n) => n.url) as [string, string];
@@ -50,17 +43,9 @@ test('one ledger behind two nodes: grant on A, paid answer on B, both see the sa
   assert.equal((await call(b, 'GET', `/wallet/balance/${alice.address}`)).body.balance, granted.toString());
 
   // Sign in and pay on B.
-  const o = (await call(b, 'POST', '/wallet/request_nonce', { address: alice.address })).body as { nonce: string; domain: string; uri: string; chainId: number };
-  const message = createSiweMessage({ address: alice.address, chainId: o.chainId, domain: o.domain, nonce: o.nonce, uri: o.uri, version: '1' });
-  const token = (await call(b, 'POST', '/wallet/authenticate', { message, signature: await alice.signMessage({ message }) })).body.token as string;
-  const q = (await call(b, 'POST', '/chat/quote', { maxTokens: 5000 }, token)).body as { quoteId: string; typedData: { domain: { name: string; version: string; chainId: number }; types: { Authorize: { name: string; type: string }[] }; message: Record<string, string> } };
-  const m = q.typedData.message;
-  const signature = await alice.signTypedData({
-    domain: q.typedData.domain,
-    types: q.typedData.types,
-    primaryType: 'Authorize',
-    message: { ...m, maxTokens: BigInt(m.maxTokens as string), amount: BigInt(m.amount as string), expiresAt: BigInt(m.expiresAt as string), nonce: BigInt(m.nonce as string) },
-  });
+  const token = await signIn(b, alice);
+  const q = await signedQuote(b, alice, token, 5000);
+  const signature = q.signature;
   const r = await call(b, 'POST', '/chat', { prompt: TEXT, maxTokens: 10, quoteId: q.quoteId, signature }, token);
   assert.equal(r.status, 200, JSON.stringify(r.body));
   const charged = BigInt((r.body.cost as { charged: string }).charged);

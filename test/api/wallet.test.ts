@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createSiweMessage } from 'viem/siwe';
+import { type Account, jsonCall, signIn as signInAt } from './client.ts';
 import { startNodeProcess, tinyDataDir } from './fixture.ts';
 
 let node: Awaited<ReturnType<typeof startNodeProcess>>;
@@ -25,22 +26,7 @@ after(async () => {
   cleanup();
 });
 
-interface Res {
-  status: number;
-  body: Record<string, unknown>;
-}
-
-async function call(method: string, path: string, body?: unknown, token?: string, headers: Record<string, string> = {}): Promise<Res> {
-  const r = await fetch(url + path, {
-    method,
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...headers },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await r.text();
-  return { status: r.status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
-}
-
-type Account = ReturnType<typeof privateKeyToAccount>;
+const call = (method: string, path: string, body?: unknown, token?: string, headers: Record<string, string> = {}) => jsonCall(url, method, path, body, token, headers);
 
 async function siweMessage(account: Account, over: Partial<Parameters<typeof createSiweMessage>[0]> = {}): Promise<{ message: string; signature: string }> {
   const n = await call('POST', '/wallet/request_nonce', { address: account.address });
@@ -61,11 +47,7 @@ async function siweMessage(account: Account, over: Partial<Parameters<typeof cre
   return { message, signature: await account.signMessage({ message }) };
 }
 
-async function signIn(account: Account): Promise<string> {
-  const r = await call('POST', '/wallet/authenticate', await siweMessage(account));
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-  return r.body.token as string;
-}
+const signIn = (account: Account) => signInAt(url, account);
 
 test('SIWE: a viem-signed EIP-4361 message gives a session; a replay, a forged signer, another domain or chain id are refused', async () => {
   const alice = privateKeyToAccount(generatePrivateKey());
