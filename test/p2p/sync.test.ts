@@ -133,6 +133,42 @@ test('killed halfway (SIGKILL) and restarted, the node resumes without re-downlo
   assert.deepEqual(heightsOf(data), seedHeights);
 });
 
+test('tiles wait in memory while their payload is unfinished; a run that stops short keeps them, and the next resumes', { timeout: 240_000 }, async () => {
+  // Tiles are kept only after a minute here, so during the run none is; the seed then stops halfway.
+  const s1 = node({ data: seed.data, slowTilesMs: 150 });
+  const first = s1.ready();
+  const data = freshDataDir('stopper');
+  const tuning = { tilesPerPeer: 1, keepTilesAfterMs: 60_000 };
+  const j1 = node({ data, bootstrap: (await first).addrs, tuning, syncOnStart: true });
+  await j1.ready();
+  // Tile 1 of a multi-tile payload asked for: tile 0 of it is verified and only in memory.
+  const second = await j1.waitFor((e) => e.event === 'p2p' && e.type === 'tile-request' && e.index === 1, 120_000, 'a second tile of a big payload');
+  assert.equal(j1.eventsOf('tile-stored').length, 0, 'nothing kept while the run goes on');
+  await s1.stop();
+  const done = await j1.waitFor((e) => e.event === 'synced' || e.event === 'sync-error', 60_000, 'the run to stop');
+  assert.equal((done.result as { complete: boolean } | undefined)?.complete, false, JSON.stringify(done));
+  const stored = j1.eventsOf('tile-stored').map((e) => `${String(e.payload)}/${String(e.index)}`);
+  assert.ok(stored.includes(`${String(second.payload)}/0`), `tile 0 of the unfinished payload kept when the run stopped: ${JSON.stringify(stored)}`);
+  await j1.stop();
+
+  const s2 = node({ data: seed.data });
+  const j2 = node({ data, bootstrap: (await s2.ready()).addrs, tuning });
+  await j2.ready();
+  const r = await j2.call({ cmd: 'sync' });
+  assert.equal((r.result as { complete: boolean }).complete, true, JSON.stringify(r.result));
+  const resumed = j2.eventsOf('tile-resumed').map((e) => `${String(e.payload)}/${String(e.index)}`);
+  const again = new Set(j2.eventsOf('tile-request').map((e) => `${String(e.payload)}/${String(e.index)}`));
+  for (const k of stored) {
+    assert.ok(resumed.includes(k), `kept tile ${k} resumed`);
+    assert.ok(!again.has(k), `kept tile ${k} not asked for again`);
+  }
+  // Payloads that arrived whole in the second run were written once, by their append.
+  assert.equal(j2.eventsOf('tile-stored').length, 0);
+  await j2.stop();
+  await s2.stop();
+  assert.deepEqual(heightsOf(data), seedHeights);
+});
+
 test('a peer serving corrupted tiles: each tile comes from the honest peer and the liar is banned', { timeout: 180_000 }, async () => {
   const honest = node({ data: seed.data });
   const liarData = copyDataDir(seed.data, join(work.dir, 'liar'));

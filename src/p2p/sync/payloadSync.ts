@@ -41,7 +41,8 @@ interface Job {
   /** SHA-256 of the payload, fed tile by tile as the in-order prefix grows (rule S5's payloadHash). */
   readonly hasher: Hasher;
   hashed: number;
-  failed: boolean;
+  /** The payload contradicts its header (tileRoot holds, payloadHash does not): nothing of it is kept. */
+  bad: boolean;
   appended: boolean;
 }
 
@@ -136,10 +137,7 @@ export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]):
       if (settled) return;
       settled = true;
       // Stopping short: keep every verified tile of an unfinished payload now, so the next run resumes from it.
-      for (const job of jobs.values()) {
-        if (job.appended || job.failed) continue;
-        for (const index of [...job.unkept.keys()]) keepTile(job, index);
-      }
+      for (const job of jobs.values()) if (!job.appended && !job.bad) keepUnkept(job);
       void Promise.allSettled([...puts]).then(() => {
         for (const job of jobs.values()) if (!job.appended && job.buffer !== undefined) release(job);
         resolve(result());
@@ -171,7 +169,7 @@ export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]):
           unkept: new Map(),
           hasher: createHash('sha256'),
           hashed: 0,
-          failed: false,
+          bad: false,
           appended: false,
         };
         jobs.set(key, job);
@@ -245,7 +243,6 @@ export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]):
           continue;
         }
         if (choice === 'none') {
-          task.job.failed = true;
           error = { code: 'P2P_SYNC_INCOMPLETE', message: `no peer served tile ${task.index} of payload ${task.job.key.slice(0, 16)}… (${task.tried.size} tried)` };
           return;
         }
@@ -278,7 +275,7 @@ export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]):
       const job = task.job;
       ctx.reward(peer.id);
       ctx.progress.addFetched(bytes);
-      if (job.appended || job.failed || job.have[task.index] === true) return;
+      if (job.appended || job.bad || job.have[task.index] === true) return;
       job.have[task.index] = true;
       job.missing--;
       feedHash(job);
@@ -300,7 +297,7 @@ export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]):
       const timer = job.unkept.get(index);
       if (timer !== undefined) clearTimeout(timer);
       job.unkept.delete(index);
-      if (job.appended || job.failed || job.buffer === undefined) return;
+      if (job.appended || job.bad || job.buffer === undefined) return;
       const start = index * TILE_BYTES;
       const tile = job.buffer.subarray(start, start + tileLength(job.size, index));
       job.puts++;
@@ -320,10 +317,17 @@ export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]):
       puts.add(put);
     };
 
-    /** Drops a job's pending keep timers (its payload is appended, or it is given up). */
-    const forgetUnkept = (job: Job) => {
-      for (const timer of job.unkept.values()) if (timer !== undefined) clearTimeout(timer);
-      job.unkept.clear();
+    /** Keeps at once every verified tile of the job not kept yet. */
+    const keepUnkept = (job: Job) => {
+      for (const index of [...job.unkept.keys()]) keepTile(job, index);
+    };
+
+    /** Stops a job's keep timers (its payload is being appended); the tiles stay listed in case that fails. */
+    const stopTimers = (job: Job) => {
+      for (const [index, timer] of job.unkept) {
+        if (timer !== undefined) clearTimeout(timer);
+        job.unkept.set(index, undefined);
+      }
     };
 
     const onFail = (task: TileTask, peer: SyncPeer, err: unknown) => {
@@ -361,7 +365,7 @@ export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]):
           batch.push({ item: { block: p.block, payload: job.buffer }, p });
           finishing.push(job);
           job.appended = true;
-          forgetUnkept(job);
+          stopTimers(job);
           bytes += job.size;
         } else {
           break;
@@ -410,23 +414,29 @@ export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]):
         if (written) throw err;
         // Find the culprit one block at a time; blocks before it are kept.
         let n = 0;
-        try {
-          for (const { item, p } of batch) {
-            const own = finishing.filter((j) => item.payload !== undefined && j.buffer === item.payload);
-            try {
-              c.store.appendBatch([item], { verified: true, alsoWrite: removeTiles(own) });
-              n++;
-            } catch (err) {
-              if (isBlyanError(err, 'BLOCK_DUPLICATE')) continue;
+        const done = new Set<Job>();
+        for (const { item, p } of batch) {
+          const own = finishing.filter((j) => item.payload !== undefined && j.buffer === item.payload);
+          try {
+            c.store.appendBatch([item], { verified: true, alsoWrite: removeTiles(own) });
+            n++;
+          } catch (err) {
+            if (!isBlyanError(err, 'BLOCK_DUPLICATE')) {
               // Every rule already held against the store plus this round's headers, so a failure here means
               // something else wrote to the store meanwhile (gossip, another process): nobody to blame. The
-              // block is left for the next round; its kept tiles stay for it.
+              // block is left for the next round, and the verified tiles of its payload are kept for it.
               error = { code: isBlyanError(err) ? err.code : 'ERROR', message: `block ${toHex(p.block.id).slice(0, 16)}… not appended: ${(err as Error).message}` };
               break;
             }
           }
-        } finally {
-          for (const j of finishing) if (j.buffer !== undefined) release(j);
+          for (const j of own) done.add(j);
+        }
+        for (const j of finishing) {
+          if (done.has(j)) release(j);
+          else {
+            j.appended = false;
+            keepUnkept(j);
+          }
         }
         c.onEvent({ type: 'appended', blocks: n, bytes: 0 });
         return n;
@@ -438,8 +448,9 @@ export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]):
       ctx.penalise(p.from, 'bad-data', err);
       ctx.onEvent({ type: 'rejected', peer: p.from, code: err.code, message: err.message });
       if (job.count > 1) ctx.state.removeTilesSync(job.hash, job.count);
-      job.failed = true;
-      forgetUnkept(job);
+      job.bad = true;
+      stopTimers(job);
+      job.unkept.clear();
       error = { code: err.code, message: err.message };
     };
 
