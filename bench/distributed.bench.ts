@@ -27,6 +27,7 @@ import { copyDataDir, NodeProcess } from '../test/p2p/fixture.ts';
  */
 const SCRIPT = resolve(import.meta.dirname, '../test/p2p/expertChild.ts');
 const PROMPT = [1, 17, 42, 7, 99, 3, 250, 12];
+const LAYERS = 4;
 
 async function decodeTokPerSec(model: MoeModel, n: number): Promise<{ tokPerSec: number; ids: number[] }> {
   const times: number[] = [];
@@ -47,7 +48,7 @@ export async function benchDistributed(opts: { tokens?: number; rounds?: number;
   const procs: NodeProcess[] = [];
   try {
     const ckpt = join(dir, 'ckpt');
-    writeSynthCheckpoint(ckpt, 'mixtral', { seed: 5, dtype: 'bf16', layers: 4, hidden: 512, heads: 8, kvHeads: 4, experts: 8, topK: 2, intermediate: 1408, vocab: 1024, ropeTheta: 1e6, eps: 1e-5 });
+    writeSynthCheckpoint(ckpt, 'mixtral', { seed: 5, dtype: 'bf16', layers: LAYERS, hidden: 512, heads: 8, kvHeads: 4, experts: 8, topK: 2, intermediate: 1408, vocab: 1024, ropeTheta: 1e6, eps: 1e-5 });
     const data = join(dir, 'service');
     const { store: init } = BlockStore.init(data, DEVNET);
     importCheckpoint(init, ckpt, { privateKey: TEST_KEY, name: 'dist-bench' });
@@ -119,6 +120,11 @@ export async function benchDistributed(opts: { tokens?: number; rounds?: number;
       // One prefill and n + 1 decode steps per round (generate also runs the last token).
       requestsPerForwardPass: r3(requests / (rounds * (n + 2))),
       meanRpcMs: r3(rpcMs.reduce((x, y) => x + y, 0) / Math.max(1, rpcMs.length)),
+      // What going remote adds to a decode step, per layer whose experts went to workers (the requests of one
+      // layer run in parallel, so a layer is one hop): (ms per token distributed − ms per token local) / layers.
+      // Issue 8's target: < 2 ms on loopback.
+      addedMsPerHop: r3((1000 / best(distRuns) - 1000 / best(localRuns)) / LAYERS),
+      addedMsPerHopTarget: 2,
       spotCheck: opts.spotCheck ?? 0,
       exact,
       runner: stats,

@@ -2,7 +2,7 @@ import './polyfill.ts';
 import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
 import * as dagCbor from '@ipld/dag-cbor';
-import type { Libp2p, PeerId } from '@libp2p/interface';
+import type { PeerId } from '@libp2p/interface';
 import { z } from 'zod';
 import { baseVersionOf } from '../chain/dag.ts';
 import { equalBytes, type Hash, toHex } from '../chain/hash.ts';
@@ -15,17 +15,19 @@ import { listModels, type ModelEntry } from '../engine/modelRegistry.ts';
 import { BlyanError, isBlyanError } from '../errors.ts';
 import { lineageSource } from '../learning/lineage.ts';
 import { partsLength } from './framing.ts';
-import { decodeBody, RpcError, type RpcLimits, rpcRequestParts } from './protocols/rpc.ts';
+import { decodeBody, RpcError, type RpcLimits } from './protocols/rpc.ts';
+import type { RpcSessions } from './protocols/rpcSession.ts';
 
 /**
- * `/blyan/expert/1` (docs/expert-rpc.md): a service node sends a worker the hidden states of the tokens that
+ * `/blyan/expert/2` (docs/expert-rpc.md): a service node sends a worker the hidden states of the tokens that
  * chose some experts of one layer, the worker runs those exact expert versions (named by block id) with the
- * engine's kernels and returns the outputs. Request: DAG-CBOR; response: the outputs as raw f32 little-endian,
+ * engine's kernels and returns the outputs. Requests follow each other on one long-lived stream per pair of
+ * peers (protocols/rpcSession.ts): an exchange per layer per token is too frequent for a stream each. Request: DAG-CBOR; response: the outputs as raw f32 little-endian,
  * in job order, exactly Σ rows·H values. Everything is f32 on both sides, and the kernels are bitwise
  * deterministic (src/engine/kernels/types.ts), so a remote answer equals the local one bit for bit — which is
  * what lets the service node spot-check workers by recomputing.
  */
-export const EXPERT_PROTOCOL = '/blyan/expert/1';
+export const EXPERT_PROTOCOL = '/blyan/expert/2';
 export const EXPERT_RPC_VERSION = 1;
 /** Rows (token × expert pairs) in one request, summed over its jobs: a 512-token prefill at top-2 fits. */
 export const MAX_ROWS = 1024;
@@ -155,8 +157,8 @@ export function decodeExpertResponse(parts: readonly Uint8Array[], req: ExpertWi
 }
 
 /** Sends one request and returns the outputs per job; remote errors are P2P_REMOTE_ERROR with data.remote. */
-export async function requestExperts(libp2p: Libp2p, peer: PeerId, req: ExpertWireRequest, timeoutMs: number): Promise<Float32Array[]> {
-  const parts = await rpcRequestParts(libp2p, peer, encodeExpertRequest(req), { protocol: EXPERT_PROTOCOL, limits: expertLimits(req.hidden), timeoutMs });
+export async function requestExperts(sessions: RpcSessions, peer: PeerId, req: ExpertWireRequest, timeoutMs: number): Promise<Float32Array[]> {
+  const parts = await sessions.request(peer, encodeExpertRequest(req), { limits: expertLimits(req.hidden), timeoutMs });
   return decodeExpertResponse(parts, req);
 }
 
@@ -311,7 +313,7 @@ export interface ExpertServerStats {
   refused: number;
 }
 
-/** The request handler of `/blyan/expert/1` (wrapped by serveRpc for frames, limits and deadlines). */
+/** The request handler of `/blyan/expert/2` (wrapped by serveSession for frames, limits and deadlines). */
 export class ExpertServer {
   readonly stats: ExpertServerStats = { requests: 0, jobs: 0, rows: 0, refused: 0 };
 

@@ -172,10 +172,27 @@ export class FrameReader {
   }
 }
 
+/**
+ * Frames up to this size go out as one send: each send is a Yamux frame, a Noise message and a socket
+ * write of its own, which for small frames costs far more than copying them together.
+ */
+const COALESCE_BYTES = 64 * 1024;
+
 /** Writes one frame (its body given in parts, so a 4 MiB tile is never copied), honouring back-pressure. */
 export async function writeFrame(stream: FrameStream, parts: readonly Uint8Array[]): Promise<void> {
   let length = 0;
   for (const p of parts) length += p.byteLength;
+  if (length <= COALESCE_BYTES) {
+    const frame = new Uint8Array(FRAME_HEADER_BYTES + length);
+    new DataView(frame.buffer).setUint32(0, length, false);
+    let off = FRAME_HEADER_BYTES;
+    for (const p of parts) {
+      frame.set(p, off);
+      off += p.byteLength;
+    }
+    if (!stream.send(frame)) await stream.onDrain();
+    return;
+  }
   if (!stream.send(frameHeader(length))) await stream.onDrain();
   for (const p of parts) {
     if (p.byteLength === 0) continue;

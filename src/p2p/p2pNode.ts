@@ -12,11 +12,12 @@ import { BlyanError, isBlyanError } from '../errors.ts';
 import type { AnyTx } from '../ledger/tx.ts';
 import { EXPERT_PROTOCOL, type ExpertServerStats, ExpertServer, expertLimits, type HostedExpert, HostedExperts } from './expertRpc.ts';
 import { Gossip, GOSSIP_MAX_BYTES, type GossipEvent, type GossipVerdict } from './gossip.ts';
-import { createHost, type Host } from './host.ts';
+import { createHost, type Host, type NatOptions } from './host.ts';
 import { loadOrCreatePeerKey } from './peerId.ts';
 import { type PeerScoreEntry, PeerScores, type PenaltyReason } from './peerScore.ts';
 import { HEADERS_LIMITS, HEADERS_PROTOCOL, handleHeaders } from './protocols/headers.ts';
 import { serveRpc } from './protocols/rpc.ts';
+import { RpcSessions, serveSession } from './protocols/rpcSession.ts';
 import { type HeadsJson, handleStatus, headsJson, localStatus, requestStatus, STATUS_LIMITS, STATUS_PROTOCOL, type StatusMessage } from './protocols/status.ts';
 import { handleTile, LeafCache, TILE_LIMITS, TILE_PROTOCOL } from './protocols/tiles.ts';
 import { DEFAULT_TIMEOUTS, DEFAULT_TUNING, penaltyFor, type SyncContext, type SyncEvent, type SyncPeer, type SyncTimeouts, type SyncTuning } from './sync/context.ts';
@@ -41,6 +42,8 @@ export interface StartP2pOptions {
   readonly bootstrap?: readonly string[];
   /** Connection limit (default 64). */
   readonly maxConnections?: number;
+  /** NAT traversal: announced addresses, circuit relay (server, client + hole punching), AutoNAT, UPnP. */
+  readonly nat?: NatOptions;
   /** Sync only these routed experts of chain B (plus chain A, model-wide parts, and their deps). */
   readonly experts?: readonly string[];
   /** Start a sync by itself when a peer turns out to be ahead or gossip shows a gap (default true). */
@@ -58,7 +61,7 @@ export interface StartP2pOptions {
    * Of those, the current versions whose blocks and payloads are in the store and hash right are hosted.
    */
   readonly hostExperts?: readonly string[] | 'all';
-  /** Serve `/blyan/expert/1` for the hosted experts and announce them (default true when hostExperts is set). */
+  /** Serve `/blyan/expert/2` for the hosted experts and announce them (default true when hostExperts is set). */
   readonly serveExperts?: boolean;
   /** Kernels that run hosted experts (default: loaded on the first request and closed by stop()). */
   readonly kernels?: Kernels;
@@ -75,6 +78,9 @@ export interface ExpertRpcTuning {
   /** Service side: a worker whose RPC failed is skipped this long. */
   readonly downMs: number;
 }
+
+/** A worker ends an expert session after this long without a request (requesters close theirs after 30 s). */
+const SESSION_IDLE_SERVE_MS = 120_000;
 
 export const DEFAULT_EXPERT_RPC: ExpertRpcTuning = { heartbeatMs: 10_000, serveMs: 30_000, cacheBytes: 1024 * 1024 * 1024, downMs: 15_000 };
 
@@ -125,12 +131,14 @@ export interface P2pNode {
   status(): P2pStatus;
   publishBlock(block: Block, payload?: Uint8Array): Promise<number>;
   publishTx(tx: AnyTx): Promise<number>;
+  /** Peers subscribed to the transaction topic (a follower waits for one before it publishes; docs/ledger.md §9.4). */
+  txSubscribers(): number;
   stop(): Promise<void>;
   /** The libp2p node itself (tests, metrics). */
   readonly libp2p: Host;
   /** Workers heard of through heartbeats and the DHT: what they host, latency, liveness, quarantine. */
   readonly workers: WorkerRegistry;
-  /** The `/blyan/expert/1` handler when this node serves experts (tests wrap it). */
+  /** The `/blyan/expert/2` handler when this node serves experts (tests wrap it). */
   readonly expertServer: ExpertServer | undefined;
   /** Expert versions this node hosts. */
   hostedExperts(): HostedExpert[];
@@ -176,6 +184,7 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
     networkTag,
     isDenied: (peer) => scores.isBanned(peer),
     maxGossipBytes: GOSSIP_MAX_BYTES,
+    ...(opts.nat === undefined ? {} : { nat: opts.nat }),
   });
   libp2p = host;
 
@@ -374,6 +383,8 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
   let kernels: Promise<Kernels> | undefined = opts.kernels === undefined ? undefined : Promise.resolve(opts.kernels);
   let ownKernels = false;
   const hosted = opts.hostExperts === undefined ? undefined : new HostedExperts(store, opts.hostExperts === 'all' ? 'all' : new Set(opts.hostExperts), rpcTuning.cacheBytes);
+  // Sessions close after 30 s without a request; a worker ends one after 120 s, so it rarely ends one in use.
+  const expertSessions = new RpcSessions(host, EXPERT_PROTOCOL, 30_000);
   let expertServer: ExpertServer | undefined;
   let announcer: ExpertAnnouncer | undefined;
   hosted?.refresh();
@@ -395,7 +406,7 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
     expertServer = server;
     await host.handle(
       EXPERT_PROTOCOL,
-      serveRpc({ protocol: EXPERT_PROTOCOL, limits, timeoutMs: rpcTuning.serveMs, handle: (req, peer) => server.handle(req, peer), onPeerError }),
+      serveSession({ protocol: EXPERT_PROTOCOL, limits, timeoutMs: rpcTuning.serveMs, idleMs: SESSION_IDLE_SERVE_MS, handle: (req, peer) => server.handle(req, peer), onPeerError }),
       { maxInboundStreams: 32, maxOutboundStreams: 32 },
     );
     announcer = new ExpertAnnouncer({
@@ -432,6 +443,31 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
   };
   // Seeds are dialled now rather than whenever peer discovery gets to them, so a fresh node can sync at once.
   await Promise.all((opts.bootstrap ?? []).map((a) => dial(a).catch(() => undefined)));
+  // A seed that was down at start, or whose connection dropped, is dialled again: after 1 s, then doubling up
+  // to a minute while it stays unreachable. A seed address without /p2p/<id> is retried while no peer is known.
+  const seedRetry = new Map<string, { next: number; delay: number }>();
+  const seedTimer = setInterval(() => {
+    if (stopping) return;
+    const now = Date.now();
+    for (const addr of opts.bootstrap ?? []) {
+      const id = /\/p2p\/([^/]+)$/.exec(addr)?.[1];
+      let up: boolean;
+      try {
+        up = id === undefined ? book.size > 0 : connected(id) && book.has(id);
+      } catch {
+        continue; // not a peer id: the first dial already failed on it, and so would every other
+      }
+      const r = seedRetry.get(addr) ?? { next: 0, delay: 1000 };
+      if (up) {
+        seedRetry.delete(addr);
+        continue;
+      }
+      if (now < r.next) continue;
+      seedRetry.set(addr, { next: now + r.delay, delay: Math.min(r.delay * 2, 60_000) });
+      void dial(addr).catch(() => undefined);
+    }
+  }, 1000);
+  seedTimer.unref();
 
   return {
     peerId: host.peerId.toString(),
@@ -450,6 +486,7 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
     }),
     publishBlock: (block, payload) => gossip.publishBlock(block, payload),
     publishTx: (tx) => gossip.publishTx(tx),
+    txSubscribers: () => host.services.pubsub.getSubscribers(gossip.txTopic).length,
     workers,
     expertServer,
     hostedExperts: () => hosted?.list() ?? [],
@@ -457,7 +494,7 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
     expertRunner: (model, ro = {}) => (local) =>
       new RemoteExpertRunner(
         {
-          libp2p: host,
+          sessions: expertSessions,
           registry: workers,
           model: model.id,
           hidden: model.meta.config.hiddenSize,
@@ -476,8 +513,10 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
       ),
     stop: async () => {
       stopping = true;
+      clearInterval(seedTimer);
       if (syncTimer !== undefined) clearTimeout(syncTimer);
       announcer?.stop();
+      expertSessions.stop();
       workers.stop();
       gossip.stop();
       await host.stop();

@@ -6,8 +6,8 @@ import type { ExpertJob, ExpertRunner } from '../engine/expertRunner.ts';
 import { BlyanError, isBlyanError } from '../errors.ts';
 import { Rng } from '../learning/rng.ts';
 import { type ExpertWireJob, MAX_JOBS, MAX_ROWS, requestExperts } from './expertRpc.ts';
-import type { Host } from './host.ts';
 import type { PenaltyReason } from './peerScore.ts';
+import type { RpcSessions } from './protocols/rpcSession.ts';
 import type { WorkerRegistry } from './workerRegistry.ts';
 
 /**
@@ -56,7 +56,8 @@ export interface RemoteRunnerStats {
 }
 
 export interface RemoteRunnerDeps {
-  readonly libp2p: Host;
+  /** Expert RPC sessions to workers (one stream per worker, shared by all layers' runners). */
+  readonly sessions: RpcSessions;
   readonly registry: WorkerRegistry;
   readonly model: Hash;
   readonly hidden: number;
@@ -256,7 +257,7 @@ export class RemoteExpertRunner implements ExpertRunner {
     const t0 = performance.now();
     let ys: Float32Array[];
     try {
-      ys = await requestExperts(this.deps.libp2p, reg.peerId(peer), { model: this.deps.model, hidden: this.deps.hidden, jobs }, this.timeoutMs);
+      ys = await requestExperts(this.deps.sessions, reg.peerId(peer), { model: this.deps.model, hidden: this.deps.hidden, jobs }, this.timeoutMs);
     } catch (err) {
       this.stats.failures++;
       const code = isBlyanError(err) ? err.code : 'ERROR';

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as dagCbor from '@ipld/dag-cbor';
-import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { PeerId, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
@@ -11,14 +10,14 @@ import { TINY } from '../../src/chain/presets.ts';
 import { BlockStore } from '../../src/chain/store.ts';
 import { isBlyanError } from '../../src/errors.ts';
 import { FrameReader, frameHeader, writeFrame } from '../../src/p2p/framing.ts';
-import { createHost, type Host } from '../../src/p2p/host.ts';
+import type { Host } from '../../src/p2p/host.ts';
 import { HEADERS_PROTOCOL, requestHeaders } from '../../src/p2p/protocols/headers.ts';
 import { STATUS_ERROR } from '../../src/p2p/protocols/rpc.ts';
 import { localStatus, requestStatus, STATUS_PROTOCOL } from '../../src/p2p/protocols/status.ts';
 import { requestTile, TILE_PROTOCOL } from '../../src/p2p/protocols/tiles.ts';
 import { blyanJson } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/fixtures.ts';
-import { NodeProcess } from './fixture.ts';
+import { loopbackHost, NodeProcess } from './fixture.ts';
 
 // Bad input against a serving node in another process: every failure is typed, the peer is penalised,
 // nothing is stored, and the node keeps serving.
@@ -33,15 +32,7 @@ let client: Host;
 let store: BlockStore;
 
 async function rawHost(): Promise<Host> {
-  const h = await createHost({
-    privateKey: await generateKeyPair('Ed25519'),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    bootstrap: [],
-    maxConnections: 16,
-    networkTag: 'test',
-    isDenied: () => false,
-    maxGossipBytes: 1 << 20,
-  });
+  const h = await loopbackHost();
   await h.start();
   return h;
 }

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as dagCbor from '@ipld/dag-cbor';
-import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { PeerId } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
@@ -20,14 +19,15 @@ import { isBlyanError } from '../../src/errors.ts';
 import { lineageSource } from '../../src/learning/lineage.ts';
 import { EXPERT_PROTOCOL, encodeExpertRequest, requestExperts } from '../../src/p2p/expertRpc.ts';
 import { FrameReader, frameHeader, writeFrame } from '../../src/p2p/framing.ts';
-import { createHost, type Host } from '../../src/p2p/host.ts';
+import type { Host } from '../../src/p2p/host.ts';
 import { type P2pEvent, type P2pNode, startP2p } from '../../src/p2p/index.ts';
 import { STATUS_ERROR } from '../../src/p2p/protocols/rpc.ts';
+import { RpcSessions } from '../../src/p2p/protocols/rpcSession.ts';
 import type { RemoteExpertRunner, RemoteRunnerOptions } from '../../src/p2p/remoteExperts.ts';
 import { tinyDataDir } from '../api/fixture.ts';
 import { tempDir } from '../helpers/fixtures.ts';
 import type { ExpertChildConfig } from './expertChild.ts';
-import { copyDataDir, NodeProcess } from './fixture.ts';
+import { copyDataDir, loopbackHost, NodeProcess } from './fixture.ts';
 
 // Distributed inference on 127.0.0.1: this process is the service node (it holds the whole chain, runs
 // attention and routers, and sends routed experts to workers); each worker is a child process with its own
@@ -258,18 +258,15 @@ describe('a lying worker and a broken one among honest replicas', () => {
       await client?.stop();
     });
 
+    /** Expert RPC sessions from a new identity (fresh()). */
+    async function sessions(): Promise<RpcSessions> {
+      return new RpcSessions(await fresh(), EXPERT_PROTOCOL);
+    }
+
     /** A new identity each time: the worker penalises requesters whose faults add up. */
     async function fresh(): Promise<Host> {
       await client?.stop();
-      client = await createHost({
-        privateKey: await generateKeyPair('Ed25519'),
-        listen: ['/ip4/127.0.0.1/tcp/0'],
-        bootstrap: [],
-        maxConnections: 8,
-        networkTag: 'test',
-        isDenied: () => false,
-        maxGossipBytes: 1 << 20,
-      });
+      client = await loopbackHost({ maxConnections: 8 });
       await client.start();
       await client.dial(multiaddr(addr));
       return client;
@@ -287,7 +284,7 @@ describe('a lying worker and a broken one among honest replicas', () => {
     const remoteCode = (code: string) => (e: unknown) => isBlyanError(e, 'P2P_REMOTE_ERROR') && e.data['remote'] === code;
 
     test('a valid request is answered bit for bit as the local kernels compute it', { timeout: 30_000 }, async () => {
-      const c = await fresh();
+      const c = await sessions();
       const j = job(3);
       const [ys] = await requestExperts(c, peer, { model: entry.id, hidden: H(), jobs: [j] }, 5000);
       const { model: m } = await model({});
@@ -297,21 +294,24 @@ describe('a lying worker and a broken one among honest replicas', () => {
 
     test('typed refusals: EXPERT_NOT_HOSTED, BAD_SHAPE, BAD_REQUEST, TOO_LARGE; the worker keeps serving', { timeout: 60_000 }, async () => {
       const req = (jobs: ReturnType<typeof job>[], hidden = H()) => ({ model: entry.id, hidden, jobs });
-      await assert.rejects(requestExperts(await fresh(), peer, req([job(1, { expert: 'layer9.expert9' })]), 5000), remoteCode('EXPERT_NOT_HOSTED'));
-      await assert.rejects(requestExperts(await fresh(), peer, req([job(1, { block: new Uint8Array(32).fill(3) })]), 5000), remoteCode('EXPERT_NOT_HOSTED'));
-      await assert.rejects(requestExperts(await fresh(), peer, { model: new Uint8Array(32), hidden: H(), jobs: [job(1)] }, 5000), remoteCode('EXPERT_NOT_HOSTED'));
-      await assert.rejects(requestExperts(await fresh(), peer, req([job(2, { xs: new Float32Array(H()) })]), 5000), remoteCode('BAD_SHAPE'));
-      await assert.rejects(requestExperts(await fresh(), peer, req([job(1, { xs: new Float32Array(H() + 8) })], H() + 8), 5000), remoteCode('BAD_SHAPE'));
+      await assert.rejects(requestExperts(await sessions(), peer, req([job(1, { expert: 'layer9.expert9' })]), 5000), remoteCode('EXPERT_NOT_HOSTED'));
+      await assert.rejects(requestExperts(await sessions(), peer, req([job(1, { block: new Uint8Array(32).fill(3) })]), 5000), remoteCode('EXPERT_NOT_HOSTED'));
+      await assert.rejects(requestExperts(await sessions(), peer, { model: new Uint8Array(32), hidden: H(), jobs: [job(1)] }, 5000), remoteCode('EXPERT_NOT_HOSTED'));
+      await assert.rejects(requestExperts(await sessions(), peer, req([job(2, { xs: new Float32Array(H()) })]), 5000), remoteCode('BAD_SHAPE'));
+      await assert.rejects(requestExperts(await sessions(), peer, req([job(1, { xs: new Float32Array(H() + 8) })], H() + 8), 5000), remoteCode('BAD_SHAPE'));
       const raw = async (write: (s: Awaited<ReturnType<Host['dialProtocol']>>) => Promise<void>) => {
         const s = await (await fresh()).dialProtocol(peer, EXPERT_PROTOCOL);
         await write(s);
+        // Session frames (docs/expert-rpc.md §2): u32 request id ‖ body; the answer carries the same id.
         const frame = await new FrameReader(s).readFrame(1 << 20, 'test');
-        assert.equal(frame[0], STATUS_ERROR);
-        return (dagCbor.decode(frame.subarray(1)) as { code: string }).code;
+        assert.deepEqual([...frame.subarray(0, 4)], [...ID]);
+        assert.equal(frame[4], STATUS_ERROR);
+        return (dagCbor.decode(frame.subarray(5)) as { code: string }).code;
       };
+      const ID = Uint8Array.of(0, 0, 0, 7);
       assert.equal(
         await raw(async (s) => {
-          await writeFrame(s, [new Uint8Array([0xff, 1, 2])]);
+          await writeFrame(s, [ID, new Uint8Array([0xff, 1, 2])]);
           await s.close();
         }),
         'BAD_REQUEST',
@@ -320,7 +320,7 @@ describe('a lying worker and a broken one among honest replicas', () => {
       (tooMany.jobs[0] as { rows: number }).rows = 100_000;
       assert.equal(
         await raw(async (s) => {
-          await writeFrame(s, [dagCbor.encode(tooMany)]);
+          await writeFrame(s, [ID, dagCbor.encode(tooMany)]);
           await s.close();
         }),
         'BAD_REQUEST',
@@ -328,12 +328,13 @@ describe('a lying worker and a broken one among honest replicas', () => {
       assert.equal(
         await raw(async (s) => {
           s.send(frameHeader(200 * 1024 * 1024));
-          s.send(new Uint8Array(64));
+          s.send(ID);
+          s.send(new Uint8Array(60));
         }),
         'TOO_LARGE',
       );
       // Still serving, and well-behaved requesters are not blamed.
-      const [ys] = await requestExperts(await fresh(), peer, req([job(2)]), 5000);
+      const [ys] = await requestExperts(await sessions(), peer, req([job(2)]), 5000);
       assert.equal((ys as Float32Array).length, 2 * H());
     });
   });

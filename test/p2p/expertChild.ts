@@ -7,7 +7,7 @@ import { presetByName } from '../../src/chain/presets.ts';
 import { BlockStore } from '../../src/chain/store.ts';
 import { EXPERT_PROTOCOL, expertLimits } from '../../src/p2p/expertRpc.ts';
 import { startP2p } from '../../src/p2p/index.ts';
-import { serveRpc } from '../../src/p2p/protocols/rpc.ts';
+import { serveSession } from '../../src/p2p/protocols/rpcSession.ts';
 
 export interface ExpertChildConfig {
   readonly data: string;
@@ -36,7 +36,8 @@ const node = await startP2p({
   hostExperts: config.host,
   expertRpc: { heartbeatMs: config.heartbeatMs ?? 500 },
   onEvent: (e) => {
-    if (e.type.startsWith('expert') || e.type === 'penalty' || e.type === 'ban') out({ event: 'p2p', ...e });
+    // Not 'experts-served': one line per request would cost the bench more than the request itself.
+    if ((e.type.startsWith('expert') && e.type !== 'experts-served') || e.type === 'penalty' || e.type === 'ban') out({ event: 'p2p', ...e });
   },
 });
 
@@ -47,10 +48,11 @@ if (config.lie === true || config.badShape === true || config.delayMs !== undefi
   // Replace the honest handler with one that lies, answers short, and/or answers late.
   await node.libp2p.handle(
     EXPERT_PROTOCOL,
-    serveRpc({
+    serveSession({
       protocol: EXPERT_PROTOCOL,
       limits: expertLimits(4096),
       timeoutMs: 30_000,
+      idleMs: 120_000,
       handle: async (req, peer) => {
         if (config.delayMs !== undefined) await new Promise((r) => setTimeout(r, config.delayMs));
         const parts = await server.handle(req, peer);

@@ -1,9 +1,11 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { cpSync, existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { generateKeyPair } from '@libp2p/crypto/keys';
 import { createBlock } from '../../src/chain/block.ts';
 import { TINY } from '../../src/chain/presets.ts';
 import { BlockStore } from '../../src/chain/store.ts';
+import { createHost, type Host, type NatOptions } from '../../src/p2p/host.ts';
 import { tinyDataDir } from '../api/fixture.ts';
 import { deterministicBytes, TEST_KEY } from '../helpers/fixtures.ts';
 
@@ -157,6 +159,11 @@ export class NodeProcess {
     return { peerId: e.peerId as string, addrs: e.addrs as string[] };
   }
 
+  /** The child's process id (benches read its CPU time). */
+  get pid(): number | undefined {
+    return this.proc.pid;
+  }
+
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {
     this.proc.kill(signal);
   }
@@ -172,4 +179,21 @@ export class NodeProcess {
   eventsOf(type: string): ChildEvent[] {
     return this.events.filter((e) => e.event === 'p2p' && e.type === type);
   }
+}
+
+/**
+ * A bare libp2p host of this repo's kind (TCP, Noise, Yamux, the services) on 127.0.0.1, not started, with a
+ * fresh identity: for tests that speak a protocol by hand or need a peer nobody knows.
+ */
+export async function loopbackHost(opts: { readonly nat?: NatOptions; readonly maxConnections?: number } = {}): Promise<Host> {
+  return createHost({
+    privateKey: await generateKeyPair('Ed25519'),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    bootstrap: [],
+    maxConnections: opts.maxConnections ?? 16,
+    networkTag: 'test',
+    isDenied: () => false,
+    maxGossipBytes: 1 << 20,
+    ...(opts.nat === undefined ? {} : { nat: opts.nat }),
+  });
 }

@@ -102,13 +102,17 @@ test('a trickling sender is cut off by the deadline on the whole frame (P2P_TIME
   }
 });
 
-test('writeFrame sends the length then the parts without concatenating them', async () => {
+test('writeFrame sends a large frame as the length then its parts, uncopied; a small one in one send', async () => {
   const s = new FakeStream();
-  const big = new Uint8Array(5000);
+  const big = new Uint8Array(70_000);
   await writeFrame(s, [Uint8Array.of(0), big]);
   assert.equal(s.sent.length, 3);
-  assert.deepEqual(s.sent[0], frameHeader(5001));
+  assert.deepEqual(s.sent[0], frameHeader(70_001));
   assert.equal(s.sent[2], big);
+  const t = new FakeStream();
+  await writeFrame(t, [Uint8Array.of(7), Uint8Array.of(8, 9)]);
+  assert.equal(t.sent.length, 1);
+  assert.deepEqual([...(t.sent[0] as Uint8Array)], [0, 0, 0, 3, 7, 8, 9]);
 });
 
 test('request and status decoders refuse anything but their exact shape', () => {

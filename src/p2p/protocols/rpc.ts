@@ -25,7 +25,7 @@ export const REMOTE_ERROR_CODES = [
   'STATUS_REQUIRED',
   'BUSY',
   'INTERNAL',
-  // /blyan/expert/1 (docs/expert-rpc.md): the expert version asked is not served here; shapes that do not fit.
+  // /blyan/expert/2 (docs/expert-rpc.md): the expert version asked is not served here; shapes that do not fit.
   'EXPERT_NOT_HOSTED',
   'BAD_SHAPE',
 ] as const;
@@ -85,7 +85,8 @@ export interface ServeOptions {
   readonly onServed?: (peer: PeerId, bytes: number) => void;
 }
 
-function toRemote(err: unknown): { code: RemoteErrorCode; message: string; local: BlyanError | undefined } {
+/** The wire code and message for a handler's failure; `local` is set when the requester is to blame. */
+export function toRemote(err: unknown): { code: RemoteErrorCode; message: string; local: BlyanError | undefined } {
   if (err instanceof RpcError) return { code: err.remoteCode, message: err.message, local: undefined };
   if (isBlyanError(err)) {
     if (err.code === 'P2P_FRAME_TOO_LARGE') return { code: 'TOO_LARGE', message: err.message, local: err };
@@ -177,18 +178,31 @@ export async function rpcRequestParts(libp2p: Libp2p, peer: PeerId, body: Uint8A
   const frame = await withDeadline(stream, opts.timeoutMs, what, async () => {
     await writeFrame(stream, [body]);
     await stream.close();
-    return reader.readFrameParts(1 + Math.max(opts.limits.responseBytes, ERROR_CONTENT_MAX), what);
+    return reader.readFrameParts(responseFrameMax(opts.limits), what);
   }).catch((err: unknown) => {
     stream.abort(err instanceof Error ? err : new Error(String(err)));
     throw isBlyanError(err) ? err : new BlyanError('P2P_STREAM_CLOSED', `${what}: ${(err as Error).message}`, {}, { cause: err });
   });
+  return responseContent(frame, opts.limits, what);
+}
+
+/** Largest response frame a requester reads: the OK content limit or an error, plus the status byte. */
+export function responseFrameMax(limits: RpcLimits): number {
+  return 1 + Math.max(limits.responseBytes, ERROR_CONTENT_MAX);
+}
+
+/**
+ * A response frame (status ‖ content, as received parts) → the content of an OK answer; an error answer
+ * becomes a typed BlyanError (P2P_REMOTE_ERROR with data.remote, or P2P_WRONG_GENESIS).
+ */
+export function responseContent(frame: readonly Uint8Array[], limits: RpcLimits, what: string): Uint8Array[] {
   const length = partsLength(frame);
   if (length === 0) throw new BlyanError('P2P_MALFORMED', `${what}: empty response frame`);
   const status = (frame[0] as Uint8Array)[0];
   const content = sliceParts(frame, 1, length);
   if (status === STATUS_OK) {
-    if (length - 1 > opts.limits.responseBytes) {
-      throw new BlyanError('P2P_FRAME_TOO_LARGE', `${what}: response of ${length - 1} bytes exceeds ${opts.limits.responseBytes}`);
+    if (length - 1 > limits.responseBytes) {
+      throw new BlyanError('P2P_FRAME_TOO_LARGE', `${what}: response of ${length - 1} bytes exceeds ${limits.responseBytes}`);
     }
     return content;
   }
