@@ -109,6 +109,7 @@ export type BlyanErrorCode =
   | 'LEDGER_ALREADY_PAID'
   | 'LEDGER_AUDIT_FAILED'
   | 'LEDGER_BAD_PARAMS'
+  | 'LEDGER_PRODUCER_UNREACHABLE'
   // generic input
   | 'BAD_ARGUMENT'
   | 'IO_ERROR'

@@ -66,6 +66,8 @@ const STATUS: Partial<Record<BlyanErrorCode, number>> = {
   DATASET_TOXIC: 422,
   DATASET_DUPLICATE: 422,
   NODE_NO_WALLET: 503,
+  // A follower's transaction that no ledger producer included in time (docs/ledger.md §9.4).
+  LEDGER_PRODUCER_UNREACHABLE: 503,
   PASSPHRASE_REQUIRED: 503,
 };
 

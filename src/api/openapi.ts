@@ -34,6 +34,7 @@ const DOCS: Record<string, { summary: string; tag: string }> = {
   'DELETE /apikeys/:id': { summary: 'Revokes an API key', tag: 'auth' },
   'POST /tx': { summary: 'Submits an EIP-712 signed ledger transaction', tag: 'ledger' },
   'POST /faucet': { summary: 'Devnet: a daily grant for an address', tag: 'ledger' },
+  'GET /ledger/status': { summary: 'Ledger producer or follower, chain-C head, mempool or waiting transactions', tag: 'ledger' },
   'GET /economy/supply': { summary: 'Issued, burned, circulating BLY and the pools', tag: 'ledger' },
   'GET /economy/leaderboard': { summary: 'Accounts by rewards earned', tag: 'ledger' },
   'GET /economy/rewards/user/:address': { summary: 'Rewards paid to an address', tag: 'ledger' },

@@ -4,15 +4,18 @@ import type { BlockStore } from '../chain/store.ts';
 import { BlyanError } from '../errors.ts';
 import { applyTx } from './apply.ts';
 import { importChain } from './chainImport.ts';
+import { type FollowerOptions, LedgerFollower } from './follower.ts';
 import { type BatchPlan, type IdempotencyRecord, type LedgerStore, StaleHeadError, type TxReceipt } from './ledgerStore.ts';
 import { LmdbLedgerStore } from './lmdbStore.ts';
+import { Mempool, type MempoolStats, type MempoolVerdict } from './mempool.ts';
 import { StateOverlay } from './overlay.ts';
 import { type LedgerParams, ledgerParamsFor } from './params.ts';
 import { paramsScheduleOf } from './paramsSchedule.ts';
 import type { Account, Hold, Posting } from './state.ts';
 import { KeySet } from './storeKeys.ts';
+import { precheckKeys, precheckTx } from './precheck.ts';
 import type { LedgerSnapshot } from './storeSnapshot.ts';
-import type { Hex20 } from './systemAccounts.ts';
+import { type Hex20, hexAddress } from './systemAccounts.ts';
 import { type AnyTx, ledgerDomain, toHex0x, verifyTx } from './tx.ts';
 import { encodeBatch, MAX_TXS_PER_BATCH } from './txCodec.ts';
 import type { Hex32 } from './txTypes.ts';
@@ -34,6 +37,31 @@ export interface LedgerOptions {
   readonly params?: LedgerParams;
   readonly now?: () => number;
   readonly maxBatch?: number;
+  /** Bound of the producer's mempool of gossiped transactions (default 10,000). */
+  readonly maxMempool?: number;
+}
+
+/**
+ * Who writes chain C (docs/ledger.md §9.4): a producer batches transactions into blocks signed with its key; a
+ * follower never does, it forwards transactions to the producer and applies the producer's blocks; a read-only
+ * ledger (CLI reads) takes no transaction.
+ */
+export type LedgerMode = 'producer' | 'follower' | 'read-only';
+
+/** What GET /ledger/status shows. */
+export interface LedgerStatus {
+  readonly mode: LedgerMode;
+  readonly store: LedgerStore['kind'];
+  /** This node's chain-C head (for PostgreSQL, its block store's mirror). */
+  readonly height: number;
+  readonly head: string | null;
+  /** Who produced the head block (a producer's own node key; a follower's producer), null at genesis. */
+  readonly producer: Hex20 | null;
+  /** Producer: the gossiped transactions pool. */
+  readonly mempool: MempoolStats | null;
+  /** Follower: transactions forwarded and waiting for a block, and how long each may wait. */
+  readonly waiting: number | null;
+  readonly timeoutMs: number | null;
 }
 
 export interface SubmitOptions {
@@ -87,6 +115,11 @@ export class Ledger<S extends LedgerStore = LmdbLedgerStore> {
   private running = false;
   private readonly now: () => number;
   private readonly maxBatch: number;
+  private readonly commitListeners = new Set<(block: number) => void>();
+  private follower: LedgerFollower | undefined;
+  private pokeScheduled = false;
+  /** The producer's pool of gossiped transactions (undefined unless this ledger produces). */
+  readonly mempool: Mempool | undefined;
 
   private constructor(
     readonly store: S,
@@ -97,6 +130,21 @@ export class Ledger<S extends LedgerStore = LmdbLedgerStore> {
     this.params = store.params;
     this.now = opts.now ?? Date.now;
     this.maxBatch = Math.min(opts.maxBatch ?? 5_000, MAX_TXS_PER_BATCH);
+    if (opts.producerKey !== undefined) {
+      const lmdb = store instanceof LmdbLedgerStore ? store : undefined;
+      this.mempool = new Mempool({
+        submit: (tx) => this.submit(tx),
+        // On LMDB the state reads synchronously, so gossip gets its verdict at once; PostgreSQL admits and lets the batch refuse.
+        check:
+          lmdb === undefined
+            ? undefined
+            : (tx, txId) => {
+                const now = this.now();
+                precheckTx(lmdb.loadSync(precheckKeys(tx, now)), tx, now, (t) => this.paramsAt(t), txId);
+              },
+        ...(opts.maxMempool === undefined ? {} : { maxPending: opts.maxMempool }),
+      });
+    }
   }
 
   /** The embedded ledger over a block store (LMDB), brought up to the chain-C head. */
@@ -114,6 +162,81 @@ export class Ledger<S extends LedgerStore = LmdbLedgerStore> {
     return new Ledger(store, blocks, opts);
   }
 
+  get mode(): LedgerMode {
+    return this.follower !== undefined ? 'follower' : this.opts.producerKey !== undefined ? 'producer' : 'read-only';
+  }
+
+  /**
+   * Makes this ledger a follower (docs/ledger.md §9.4): submissions are checked against this node's view,
+   * handed to `opts.relay` and settled when a chain-C block from the producer holds them. Only an LMDB ledger
+   * opened without a producer key can follow (a PostgreSQL ledger is written by its own processes).
+   */
+  follow(opts: FollowerOptions): LedgerFollower {
+    if (this.opts.producerKey !== undefined) throw new BlyanError('BAD_ARGUMENT', 'this ledger produces chain C; a producer does not follow another');
+    if (!(this.store instanceof LmdbLedgerStore)) {
+      throw new BlyanError('BAD_ARGUMENT', 'a ledger follower keeps its state in its data dir (LMDB); a PostgreSQL ledger is written by its own processes, which produce chain C');
+    }
+    this.follower?.stop();
+    this.follower = new LedgerFollower(this.store, (t) => this.paramsAt(t), { now: this.now, ...opts });
+    return this.follower;
+  }
+
+  /** Calls `fn` with the index of every chain-C block this producer commits; returns the unsubscribe. */
+  onCommit(fn: (block: number) => void): () => void {
+    this.commitListeners.add(fn);
+    return () => this.commitListeners.delete(fn);
+  }
+
+  /**
+   * The verdict on a transaction that came by gossip (signature and domain already checked): a producer
+   * offers it to its mempool; a follower forwards it unless it breaks a stateless rule; read-only ignores it.
+   */
+  gossipTx(tx: AnyTx, txId: string): MempoolVerdict {
+    if (this.mempool !== undefined) return this.mempool.offer(tx, txId);
+    if (this.follower !== undefined) return this.follower.relayVerdict(tx, txId);
+    return 'ignore';
+  }
+
+  /**
+   * A chain-C block may have arrived (gossip): a follower applies it soon (outside the caller, which may be a
+   * gossip validator) rather than at its next poll.
+   */
+  poke(): void {
+    if (this.follower === undefined || this.pokeScheduled) return;
+    this.pokeScheduled = true;
+    setImmediate(() => {
+      this.pokeScheduled = false;
+      this.follower?.poke();
+    });
+  }
+
+  /**
+   * Follower: runs `fn` if a block still holds `txId` after its submission failed with
+   * LEDGER_PRODUCER_UNREACHABLE (see LedgerFollower.whenIncluded). False on a producer (nothing arrives late).
+   */
+  whenIncluded(txId: Hex32, fn: (r: TxReceipt) => void): boolean {
+    return this.follower?.whenIncluded(txId, fn) ?? false;
+  }
+
+  status(): LedgerStatus {
+    const head = this.blocks.headOf('C');
+    return {
+      mode: this.mode,
+      store: this.store.kind,
+      height: head?.header.index ?? -1,
+      head: head === undefined ? null : toHex(head.id),
+      producer: head === undefined || head.header.index === 0 ? null : hexAddress(head.header.author),
+      mempool: this.mempool?.stats() ?? null,
+      waiting: this.follower?.pending ?? null,
+      timeoutMs: this.follower?.timeoutMs ?? null,
+    };
+  }
+
+  /** Stops a follower's timers (its waiting submissions are refused); the store is closed by closeLedger. */
+  stop(): void {
+    this.follower?.stop();
+  }
+
   submit(tx: AnyTx, opts: SubmitOptions = {}): Promise<TxReceipt> {
     const key = opts.idempotencyKey ?? defaultIdempotencyKey(tx);
     // The same key twice in this process shares one result; the stored records are checked in the batch,
@@ -125,15 +248,19 @@ export class Ledger<S extends LedgerStore = LmdbLedgerStore> {
         return running.promise;
       }
     }
-    const promise = new Promise<TxReceipt>((resolve, reject) => {
-      this.queue.push({ tx, key, resolve, reject });
-    });
+    // A follower never produces: it forwards and waits for the producer's block (docs/ledger.md §9.4).
+    const promise =
+      this.follower !== undefined
+        ? this.follower.submit(tx, key)
+        : new Promise<TxReceipt>((resolve, reject) => {
+            this.queue.push({ tx, key, resolve, reject });
+          });
     if (key !== undefined) {
       this.inFlight.set(key, { kind: tx.kind, from: tx.message.from, promise });
       const forget = () => this.inFlight.delete(key);
       promise.then(forget, forget);
     }
-    this.schedule();
+    if (this.follower === undefined) this.schedule();
     return promise;
   }
 
@@ -190,6 +317,16 @@ export class Ledger<S extends LedgerStore = LmdbLedgerStore> {
         return;
       }
       settle(outcome, live, undefined);
+      const plan = (outcome as Outcome | undefined)?.plan;
+      if (plan !== undefined) {
+        for (const fn of this.commitListeners) {
+          try {
+            fn(plan.block.header.index);
+          } catch {
+            // A listener's failure is its own; the block is committed.
+          }
+        }
+      }
       return;
     }
   }

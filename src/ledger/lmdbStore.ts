@@ -11,7 +11,7 @@ import { type Account, type Hold, type LedgerDiff, type LedgerReader, type Posti
 import { accountFromJson, accountToJson, holdFromJson, holdToJson, postingFromJson, postingToJson } from './stateCodec.ts';
 import type { StateKeys } from './storeKeys.ts';
 import { accountsToLoad, LedgerSnapshot } from './storeSnapshot.ts';
-import type { Hex20 } from './systemAccounts.ts';
+import { type Hex20, hexAddress } from './systemAccounts.ts';
 import type { Hex32 } from './txTypes.ts';
 
 /**
@@ -34,10 +34,23 @@ const enc = (s: string): Buffer => Buffer.from(s, 'utf8');
 const pad = (n: number, w: number): string => String(n).padStart(w, '0');
 const EMPTY = Buffer.alloc(0);
 
+/** A chain-C block whose state this store has just committed (its own batch, or one caught up from the block store). */
+export interface AppliedBlock {
+  readonly index: number;
+  /** Block id, hex. */
+  readonly id: string;
+  readonly time: number;
+  /** Who produced the block (the ledger producer's node key). */
+  readonly author: Hex20;
+  /** The block's transactions, in order. */
+  readonly txIds: readonly Hex32[];
+}
+
 export class LmdbLedgerStore implements LedgerStore, LedgerReader {
   readonly kind = 'lmdb';
   readonly preset: Preset;
   private readonly db: Database<Buffer, string>;
+  private readonly appliedListeners = new Set<(b: AppliedBlock) => void>();
 
   constructor(
     readonly blocks: BlockStore,
@@ -113,6 +126,39 @@ export class LmdbLedgerStore implements LedgerStore, LedgerReader {
     db.putSync('h', enc(String(diff.block)));
   }
 
+  /**
+   * Idempotency records written apart from a block: a follower learns that its forwarded transaction was
+   * included when the producer's block arrives, and records the key then (node-local, never audited).
+   */
+  recordIdempotency(records: readonly IdempotencyRecord[]): void {
+    if (records.length === 0) return;
+    this.db.transactionSync(() => {
+      for (const r of records) this.db.putSync(`i/${r.key}`, enc(JSON.stringify(r)));
+    });
+  }
+
+  /**
+   * Calls `fn` after each chain-C block's state is committed, whoever wrote it; returns the unsubscribe. Listeners
+   * run synchronously inside whatever read triggered the catch-up, so they must not read the store themselves
+   * (schedule the work instead).
+   */
+  onApplied(fn: (b: AppliedBlock) => void): () => void {
+    this.appliedListeners.add(fn);
+    return () => this.appliedListeners.delete(fn);
+  }
+
+  private notifyApplied(header: { index: number; time: number; author: Uint8Array }, id: Uint8Array, txIds: readonly Hex32[]): void {
+    if (this.appliedListeners.size === 0) return;
+    const b: AppliedBlock = { index: header.index, id: Buffer.from(id).toString('hex'), time: header.time, author: hexAddress(header.author), txIds };
+    for (const fn of this.appliedListeners) {
+      try {
+        fn(b);
+      } catch {
+        // A listener's failure is its own; the block is committed either way.
+      }
+    }
+  }
+
   history(addr: Hex20, limit = 100): Posting[] {
     const out: Posting[] = [];
     const prefix = `x/${addr}/`;
@@ -154,15 +200,18 @@ export class LmdbLedgerStore implements LedgerStore, LedgerReader {
     if (head === undefined) return 0;
     let applied = 0;
     while (this.height() < head.header.index) {
-      this.transaction(() => {
+      const done = this.transaction(() => {
         const i = this.height() + 1;
         const id = this.blocks.idAt('C', i);
         const block = id === undefined ? undefined : this.blocks.getBlock(id);
         if (block === undefined) throw new BlyanError('STORE_CORRUPT', `chain C has no block at ${i}`);
         const payload = block.header.payloadSize === 0 ? new Uint8Array(0) : this.blocks.getPayload(block.header.payloadHash);
         if (payload === undefined) throw new BlyanError('STORE_CORRUPT', `payload of C:${i} is missing`);
-        this.write(applyBlock(this, block.header, payload, paramsScheduleOf(this.blocks, this.params).at(block.header.time)));
+        const diff = applyBlock(this, block.header, payload, paramsScheduleOf(this.blocks, this.params).at(block.header.time));
+        this.write(diff);
+        return { block, txIds: diff.txIds };
       });
+      this.notifyApplied(done.block.header, done.block.id, done.txIds);
       applied++;
     }
     return applied;
@@ -219,6 +268,7 @@ export class LmdbLedgerStore implements LedgerStore, LedgerReader {
         this.write(plan.diff, plan.idempotency);
       },
     });
+    this.notifyApplied(plan.block.header, plan.block.id, plan.diff.txIds);
     return true;
   }
 

@@ -32,5 +32,6 @@ export async function openLedger(blocks: BlockStore, opts: LedgerOptions & { rea
 }
 
 export function closeLedger(ledger: Ledger<LedgerStore>): Promise<void> {
+  ledger.stop();
   return ledger.store.close();
 }

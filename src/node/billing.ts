@@ -1,4 +1,4 @@
-import { BlyanError } from '../errors.ts';
+import { BlyanError, isBlyanError } from '../errors.ts';
 import { dayOf, freeQuotaLeft, trustLevelOf } from '../ledger/freeTier.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { LedgerStore } from '../ledger/ledgerStore.ts';
@@ -201,7 +201,20 @@ export class Billing {
     }
     const m = authorizeMessage(quote, user, nonce);
     const tx = txFromJson({ domain: ledgerDomain(this.params.chainId), primaryType: 'Authorize', message: stringify(m), signature: payment.signature });
-    await this.ledger.submit(tx);
+    try {
+      await this.ledger.submit(tx);
+    } catch (err) {
+      // A follower whose producer did not include the Authorize in time answers nothing; should a block hold it
+      // later, the hold is released at once, so an answer not given is never paid for (docs/ledger.md §9.4).
+      if (isBlyanError(err, 'LEDGER_PRODUCER_UNREACHABLE')) {
+        this.ledger.whenIncluded(toHex0x(txDigest(tx)), () => {
+          this.signAsNode('Release', { quoteId: quote.quoteId })
+            .then((r) => this.ledger.submit(r))
+            .catch(() => undefined);
+        });
+      }
+      throw err;
+    }
     const free = quote.amount === 0n;
     const maxTokens = Number(quote.maxTokens);
     // The prices the quote was made with (the Authorize only passed if they are still in force).
@@ -227,11 +240,13 @@ export class Billing {
         const capture = await this.signAsNode('Capture', { quoteId: quote.quoteId, tokensUsed: BigInt(used) });
         try {
           await this.ledger.submit(capture);
-        } catch {
+        } catch (err) {
           // The quote ran out while answering (or the ledger refused): the user keeps the answer and the
-          // money; the hold goes back rather than staying locked until expiry.
+          // money; the hold goes back rather than staying locked until expiry. A follower whose producer did not
+          // answer does not wait for the Release as well: it goes out in the background.
           open = true;
-          await release().catch(() => undefined);
+          const releasing = release().catch(() => undefined);
+          if (!isBlyanError(err, 'LEDGER_PRODUCER_UNREACHABLE')) await releasing;
           return { cost: { charged: '0', burned: '0', free, tokens: used }, captureTx: null };
         }
         // What the ledger charged: the Capture applied with the parameters in force at its block's time.
@@ -239,7 +254,15 @@ export class Billing {
         const fee = h?.charged ?? (free ? 0n : priceOf(BigInt(used), p));
         return { cost: { charged: fee.toString(), burned: (h?.burned ?? burnOf(fee, p)).toString(), free, tokens: used }, captureTx: toHex0x(txDigest(capture)) };
       },
-      fail: release,
+      fail: async () => {
+        try {
+          await release();
+        } catch (err) {
+          // The answer's own error is what the caller reports; the hold stays in escrow until the Release lands
+          // or the quote expires (then the user may release it, rule R1). Nothing was captured.
+          if (!isBlyanError(err, 'LEDGER_PRODUCER_UNREACHABLE')) throw err;
+        }
+      },
     };
   }
 }

@@ -17,6 +17,7 @@ export class BlockAnnouncer {
   private readonly timer: NodeJS.Timeout;
   private running: Promise<void> = Promise.resolve();
   private readonly received = new Set<string>();
+  private stopped = false;
 
   constructor(
     private readonly store: BlockStore,
@@ -28,6 +29,12 @@ export class BlockAnnouncer {
       this.running = this.running.then(() => this.tick()).catch(() => undefined);
     }, intervalMs);
     this.timer.unref();
+  }
+
+  /** Announces what the store gained now rather than at the next tick (the ledger producer just committed a block). */
+  poke(): void {
+    if (this.stopped) return;
+    this.running = this.running.then(() => this.tick()).catch(() => undefined);
   }
 
   /** A block that arrived from the network: no need to announce it back. */
@@ -55,6 +62,7 @@ export class BlockAnnouncer {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
     await this.running;
   }

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../api/server.ts';
 import type { BlockStore } from '../chain/store.ts';
 import { openStore } from '../cli/openStore.ts';
-import type { NodeConfig } from './config.ts';
+import { LEDGER_TIMEOUT_SECONDS, ledgerProducerOf, type NodeConfig } from './config.ts';
 import { Credentials } from '../api/auth/sessions.ts';
 import { SiweNonces } from '../api/auth/siwe.ts';
 import { ApiMetrics } from '../api/metrics.ts';
@@ -53,8 +53,11 @@ export class BlyanNode {
     let p2p: P2pService | undefined;
     try {
       const nodeKey = loadOrCreateNodeKey(config.dataDir);
-      // The node produces chain-C blocks (batched transactions) with its own key.
-      ledger = await openLedger(store, { url: config.ledgerUrl, producerKey: nodeKey.privateKey });
+      // One node of a network produces chain C (batched transactions, signed with its node key); the others
+      // follow: they forward transactions to it and apply its blocks (docs/ledger.md §9.4).
+      const producer = ledgerProducerOf(config);
+      ledger = await openLedger(store, { url: config.ledgerUrl, ...(producer ? { producerKey: nodeKey.privateKey } : {}) });
+      const led = ledger;
       // On a shared PostgreSQL ledger other processes add chain-C blocks: mirror them into this store.
       if (ledger.store.kind === 'postgres') chainSync = new ChainCSync(ledger);
       const billing = new Billing(ledger, nodeKey, { anonymousDailyQuota: config.anonymousDailyQuota });
@@ -66,9 +69,15 @@ export class BlyanNode {
           host: config.host,
           port: config.p2pPort,
           bootstrap: config.bootstrap,
-          ...(config.role === 'worker' ? { hostExperts: 'all' as const } : {}),
+          ...(config.role === 'worker' ? { hostExperts: config.experts ?? ('all' as const) } : {}),
+          ...(config.experts === undefined ? {} : { experts: config.experts }),
+          nat: { announce: config.announce, relayServer: config.relayServer, relayClient: config.relay, autoNat: config.autonat, upnp: config.upnp },
+          onTx: (tx, txId) => led.gossipTx(tx, txId),
+          onBlock: () => led.poke(),
         });
         const net = p2p;
+        if (producer) led.onCommit(() => net.announceNow());
+        else led.follow({ relay: net.txRelay(), timeoutMs: (config.ledgerTimeoutSeconds ?? LEDGER_TIMEOUT_SECONDS) * 1000 });
         if (config.role === 'service') runnerFor = (e) => net.runnerFor(e);
       }
       server = await buildServer({

@@ -1,7 +1,12 @@
 import type { BlockStore } from '../chain/store.ts';
 import type { ModelEntry } from '../engine/modelRegistry.ts';
 import type { LoadOptions } from '../engine/moe.ts';
-import type { P2pNode, P2pStatus } from '../p2p/index.ts';
+import { BlyanError } from '../errors.ts';
+import type { TxRelay } from '../ledger/follower.ts';
+import type { AnyTx } from '../ledger/tx.ts';
+import type { Hex32 } from '../ledger/txTypes.ts';
+import type { NatOptions } from '../p2p/host.ts';
+import type { GossipVerdict, P2pNode, P2pStatus } from '../p2p/index.ts';
 import { BlockAnnouncer } from './blockAnnouncer.ts';
 
 export interface P2pServiceOptions {
@@ -12,15 +17,27 @@ export interface P2pServiceOptions {
   readonly bootstrap: readonly string[];
   /** A worker syncs only the experts it hosts (plus chain A and what they depend on). */
   readonly experts?: readonly string[];
-  /** A worker hosts experts for service nodes (`/blyan/expert/1`, docs/expert-rpc.md). */
+  /** NAT traversal (docs/sync-protocol.md §1.1). */
+  readonly nat?: NatOptions;
+  /** A worker hosts experts for service nodes (`/blyan/expert/2`, docs/expert-rpc.md). */
   readonly hostExperts?: readonly string[] | 'all';
+  /** The verdict on a gossiped transaction (the ledger's mempool or relay check; docs/ledger.md §9.4). */
+  readonly onTx?: (tx: AnyTx, txId: string) => GossipVerdict;
+  /** A gossiped block was accepted into the store (a follower applies chain-C blocks at once). */
+  readonly onBlock?: () => void;
 }
+
+/** gossipsub refuses to publish a message id again for 2 minutes; a retried transaction is already out. */
+const REPUBLISH_AFTER_MS = 120_000;
 
 /**
  * The node on the peer-to-peer network: the libp2p host from src/p2p (loaded only when the node starts it),
  * sync from the bootstrap peers, and gossip of every block this node's store gains.
  */
 export class P2pService {
+  private readonly published = new Map<Hex32, number>();
+  private stopping = false;
+
   private constructor(
     readonly p2p: P2pNode,
     private readonly announcer: BlockAnnouncer,
@@ -37,9 +54,14 @@ export class P2pService {
       bootstrap: o.bootstrap,
       ...(o.experts === undefined ? {} : { experts: o.experts }),
       ...(o.hostExperts === undefined ? {} : { hostExperts: o.hostExperts }),
+      ...(o.nat === undefined ? {} : { nat: o.nat }),
       onEvent: (e) => {
-        if (e.type === 'gossip-block' && e.verdict === 'accept' && e.id !== undefined) announcer?.noteReceived(e.id);
+        if (e.type === 'gossip-block' && e.verdict === 'accept' && e.id !== undefined) {
+          announcer?.noteReceived(e.id);
+          o.onBlock?.();
+        }
       },
+      ...(o.onTx === undefined ? {} : { onTx: o.onTx }),
     });
     announcer = new BlockAnnouncer(o.store, (block, payload) => p2p.publishBlock(block, payload));
     if (o.bootstrap.length > 0) void p2p.sync().catch(() => undefined);
@@ -55,11 +77,44 @@ export class P2pService {
     return this.p2p.expertRunner(entry, { spotCheck: 0.05, fallback: 'local' });
   }
 
+  /** Gossips what the store gained now (the ledger producer calls it after each chain-C block). */
+  announceNow(): void {
+    this.announcer.poke();
+  }
+
+  /**
+   * How a ledger follower reaches the producer: the transaction topic. Publishing waits (until the deadline)
+   * for a peer subscribed to it, since gossipsub would otherwise drop the message and refuse to send it again.
+   */
+  txRelay(): TxRelay {
+    return {
+      publish: async (tx, txId, deadline) => {
+        const sent = this.published.get(txId);
+        if (sent !== undefined && Date.now() - sent < REPUBLISH_AFTER_MS) return;
+        while (this.stopping || this.p2p.txSubscribers() === 0) {
+          if (this.stopping || Date.now() >= deadline) {
+            throw new BlyanError('LEDGER_PRODUCER_UNREACHABLE', `no peer that takes transactions is connected; is the seed reachable? (transaction ${txId} was not sent)`, { txId });
+          }
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        if (this.published.size >= 10_000) this.published.delete(this.published.keys().next().value as Hex32);
+        this.published.set(txId, Date.now());
+        try {
+          await this.p2p.publishTx(tx);
+        } catch (err) {
+          this.published.delete(txId);
+          throw new BlyanError('LEDGER_PRODUCER_UNREACHABLE', `transaction ${txId} could not be gossiped: ${(err as Error).message}`, { txId }, { cause: err });
+        }
+      },
+    };
+  }
+
   status(): P2pStatus {
     return this.p2p.status();
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     await this.announcer.stop();
     await this.p2p.stop();
   }

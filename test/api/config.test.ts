@@ -10,7 +10,7 @@ import { tempDir } from '../helpers/fixtures.ts';
 test('node config: flags beat env, env beats the file, the file beats defaults; bad values are BAD_ARGUMENT', () => {
   const t = tempDir();
   try {
-    assert.deepEqual(loadNodeConfig({ data: t.dir }, {}), { dataDir: t.dir, host: '127.0.0.1', port: 7777, role: 'full', bodyLimit: 1048576, cacheMb: 2048, maxQueuedChats: 16, rateLimitPerMinute: 1200, chatRateLimitPerMinute: 120, anonymousDailyQuota: 20, logLevel: 'info', p2p: true, p2pPort: 0, bootstrap: [] });
+    assert.deepEqual(loadNodeConfig({ data: t.dir }, {}), { dataDir: t.dir, host: '127.0.0.1', port: 7777, role: 'full', bodyLimit: 1048576, cacheMb: 2048, maxQueuedChats: 16, rateLimitPerMinute: 1200, chatRateLimitPerMinute: 120, anonymousDailyQuota: 20, logLevel: 'info', p2p: true, p2pPort: 0, bootstrap: [], announce: [], relayServer: false, relay: false, autonat: false, upnp: false });
     writeFileSync(join(t.dir, 'node.json'), JSON.stringify({ port: 8000, host: '0.0.0.0', cacheMb: 64 }));
     const fromFile = loadNodeConfig({ data: t.dir }, {});
     assert.deepEqual([fromFile.port, fromFile.host, fromFile.cacheMb], [8000, '0.0.0.0', 64]);
@@ -28,6 +28,25 @@ test('node config: flags beat env, env beats the file, the file beats defaults; 
     }
     writeFileSync(join(t.dir, 'node.json'), JSON.stringify({ port: 1, typo: true }));
     assert.throws(() => loadNodeConfig({ data: t.dir }, {}), (e) => isBlyanError(e, 'BAD_ARGUMENT'));
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('node config: a worker\'s experts and the NAT options from flags, env and file; misuse is BAD_ARGUMENT', () => {
+  const t = tempDir();
+  try {
+    const w = loadNodeConfig({ data: t.dir, role: 'worker', experts: 'layer0.expert1, layer3.expert0' }, {});
+    assert.deepEqual(w.experts, ['layer0.expert1', 'layer3.expert0']);
+    assert.deepEqual(loadNodeConfig({ data: t.dir }, { BLYAN_ROLE: 'worker', BLYAN_EXPERTS: 'layer2.expert2' }).experts, ['layer2.expert2']);
+    assert.throws(() => loadNodeConfig({ data: t.dir, experts: 'layer0.expert1' }, {}), (e) => isBlyanError(e, 'BAD_ARGUMENT') && /--role worker/.test(e.message));
+    assert.throws(() => loadNodeConfig({ data: t.dir, role: 'worker', experts: 'attention0' }, {}), (e) => isBlyanError(e, 'BAD_ARGUMENT') && /layer\{L\}\.expert\{E\}/.test(e.message));
+    const nat = loadNodeConfig({ data: t.dir, relayServer: true, announce: '/ip4/203.0.113.7/tcp/4001' }, { BLYAN_RELAY: 'on', BLYAN_AUTONAT: '1', BLYAN_UPNP: 'off' });
+    assert.deepEqual([nat.relayServer, nat.relay, nat.autonat, nat.upnp, nat.announce], [true, true, true, false, ['/ip4/203.0.113.7/tcp/4001']]);
+    writeFileSync(join(t.dir, 'node.json'), JSON.stringify({ upnp: true, announce: ['/dns4/node.example/tcp/4001'] }));
+    const file = loadNodeConfig({ data: t.dir }, {});
+    assert.deepEqual([file.upnp, file.announce], [true, ['/dns4/node.example/tcp/4001']]);
+    assert.throws(() => loadNodeConfig({ data: t.dir }, { BLYAN_RELAY: 'maybe' }), (e) => isBlyanError(e, 'BAD_ARGUMENT'));
   } finally {
     t.cleanup();
   }

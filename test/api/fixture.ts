@@ -37,25 +37,35 @@ export async function startNode(data: string, extra: Record<string, string> = {}
   return BlyanNode.start(loadNodeConfig({ data, port: '0', host: '127.0.0.1' }, extra));
 }
 
-/** `blyan up` as its own process on a free loopback port, as a user runs it. */
-export async function startNodeProcess(data: string, env: Record<string, string> = {}): Promise<{ url: string; stop: () => Promise<number | null> }> {
+/** What `blyan up --json` prints once it serves. */
+export interface UpInfo {
+  readonly url: string;
+  readonly role: string;
+  readonly ledger: string;
+  readonly p2p: { readonly peerId: string; readonly multiaddrs: string[] } | null;
+}
+
+/** `blyan up` as its own process on a free loopback port, as a user runs it; `args` adds flags (e.g. --bootstrap). */
+export async function startNodeProcess(data: string, env: Record<string, string> = {}, args: string[] = []): Promise<{ url: string; info: UpInfo; stop: () => Promise<number | null> }> {
   const bin = join(import.meta.dirname, '../../bin/blyan.js');
-  const child = spawn(process.execPath, [bin, 'up', '--data', data, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...ENV, ...env } });
+  const child = spawn(process.execPath, [bin, 'up', '--data', data, '--port', '0', '--json', ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...ENV, ...env } });
   let out = '';
   child.stdout.setEncoding('utf8');
-  const url = await new Promise<string>((ok, fail) => {
+  const info = await new Promise<UpInfo>((ok, fail) => {
     child.stdout.on('data', (s: string) => {
       out += s;
       try {
-        ok((JSON.parse(out) as { url: string }).url);
+        ok(JSON.parse(out) as UpInfo);
       } catch {
         // not the whole JSON yet
       }
     });
     child.once('exit', (code) => fail(new Error(`blyan up exited early (${code})`)));
   });
+  const url = info.url;
   return {
     url,
+    info,
     stop: async () => {
       if (child.exitCode !== null) return child.exitCode;
       const exited = once(child, 'exit');

@@ -1,7 +1,8 @@
 /**
  * `blyan up` on the network, as users run it: a seed prints its multiaddr; a new node started with
  * `--bootstrap` syncs the chain from it (`blyan sync status` reports done, `blyan peers` lists the seed,
- * `blyan chain verify` passes); a block made on the new node (a ledger batch) reaches the seed by gossip;
+ * `blyan chain verify` passes); a transaction made on the new node (a ledger follower) reaches the seed, the
+ * chain-C producer, by gossip, and the seed's block holds it (test/p2p/ledgerNetwork.test.ts has the rest);
  * a seed does not answer chat.
  */
 import assert from 'node:assert/strict';
@@ -12,6 +13,7 @@ import { after, test } from 'node:test';
 import { tinyDataDir } from '../api/fixture.ts';
 import { blyan, blyanJson } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/fixtures.ts';
+import { until } from '../helpers/until.ts';
 
 const BIN = resolve(import.meta.dirname, '../../bin/blyan.js');
 const stops: (() => Promise<void>)[] = [];
@@ -54,15 +56,6 @@ async function up(data: string, args: string[]): Promise<UpInfo> {
   });
 }
 
-async function until<T>(what: string, fn: () => T | Promise<T>, ok: (v: T) => boolean, ms = 60_000): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 test('a seed and a new node: sync, peers, verify, gossip of a new block, roles', async () => {
   const seedDir = tinyDataDir();
@@ -92,7 +85,7 @@ test('a seed and a new node: sync, peers, verify, gossip of a new block, roles',
   const chat = await fetch(`${joined.url}/chat`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'To be', maxTokens: 4 }) });
   assert.equal(chat.status, 200);
 
-  // A block made on the new node (the faucet's ledger batch) reaches the seed by gossip.
+  // The faucet's Grant made on the new node (a follower) reaches the seed (the producer) by gossip; its block holds it.
   const grant = await fetch(`${joined.url}/faucet`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ address: `0x${'ab'.repeat(20)}` }) });
   assert.equal(grant.status, 200);
   const c = (await chains(joined.url))[2] as number;
@@ -104,4 +97,24 @@ test('a seed and a new node: sync, peers, verify, gossip of a new block, roles',
   const r = blyan(['peers', '--data', idle.dir]);
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /no node is running/);
+});
+
+test('a worker started with --experts syncs only those experts (and chain A, the model-wide parts), and its chain verifies', async () => {
+  const seedDir = tinyDataDir();
+  cleanups.push(seedDir.cleanup);
+  const seed = await up(seedDir.data, ['--role', 'seed']);
+  const t = tempDir('blyan-worker-');
+  cleanups.push(t.cleanup);
+  const data = join(t.dir, 'data');
+  blyanJson(['init', '--preset', 'tiny', '--data', data]);
+  const chosen = ['layer0.expert1', 'layer1.expert0'];
+  const worker = await up(data, ['--role', 'worker', '--experts', chosen.join(','), '--bootstrap', seed.p2p?.multiaddrs[0] as string]);
+  assert.equal(worker.role, 'worker');
+  await until('sync', () => blyanJson(['sync', 'status', '--data', data, '--json']) as { done: boolean }, (s) => s.done);
+  const names = async (url: string) => ((await (await fetch(`${url}/p2p/experts`)).json()) as { experts: { name: string }[] }).experts.map((e) => e.name).filter((n) => /^layer\d+\.expert\d+$/.test(n));
+  const all = await names(seed.url);
+  assert.ok(all.length > chosen.length, `the seed holds more experts: ${all.join(' ')}`);
+  assert.deepEqual((await names(worker.url)).sort(), chosen);
+  const verify = blyan(['chain', 'verify', '--data', data]);
+  assert.equal(verify.code, 0, verify.stderr);
 });

@@ -109,6 +109,9 @@ export function ledgerRoutes(app: FastifyInstance, deps: ApiDeps): void {
     }),
   );
 
+  /** Whether this node produces chain C or follows the network's producer, and its chain-C head (docs/ledger.md §9.4). */
+  app.get('/ledger/status', async () => ledger.status());
+
   /** The economic parameters in force now and the scheduled changes (chain-A params blocks). */
   app.get('/economy/params', async () => paramsView(store));
 

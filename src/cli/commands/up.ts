@@ -38,6 +38,13 @@ export function registerUpCommand(program: Command): void {
     .option('--p2p-port <port>', 'libp2p TCP port, 0 for any free one (default $BLYAN_P2P_PORT or 0)')
     .option('--bootstrap <multiaddrs>', 'comma-separated seed multiaddrs (…/p2p/<peer id>) to join and sync from ($BLYAN_BOOTSTRAP)')
     .option('--no-p2p', 'do not join the peer-to-peer network (or BLYAN_P2P=off)')
+    .option('--experts <names>', 'worker: host and sync only these experts, e.g. layer0.expert1,layer3.expert0 ($BLYAN_EXPERTS)')
+    .option('--announce <multiaddrs>', 'addresses to announce instead of the listening ones, e.g. a public IP ($BLYAN_ANNOUNCE)')
+    .option('--relay-server', 'relay connections for peers behind NAT (circuit relay v2; $BLYAN_RELAY_SERVER=on)')
+    .option('--relay', 'be reachable through relays and hole punching when behind NAT ($BLYAN_RELAY=on)')
+    .option('--autonat', 'ask peers which of our addresses they can reach (AutoNAT; $BLYAN_AUTONAT=on)')
+    .option('--upnp', 'ask the router to forward the p2p port (UPnP / NAT-PMP; $BLYAN_UPNP=on)')
+    .option('--ledger-producer <mode>', 'on: this node produces chain C; off: it follows the network\'s producer; auto (default): produce unless joining with --bootstrap ($BLYAN_LEDGER_PRODUCER)')
     .option('--config <file>', 'JSON config file (default <data>/node.json when present)')
     .option('--ledger-url <url>', 'share a PostgreSQL ledger with other node processes, postgres://… (default $BLYAN_LEDGER_URL, else the data dir\'s own)')
     .option('--once', 'print the chain summary and exit instead of serving')
@@ -61,10 +68,12 @@ export function registerUpCommand(program: Command): void {
       const stopped = node.untilSignal();
       const summary = chainSummary(node.store, config.dataDir);
       const p2p = node.p2p === undefined ? null : { peerId: node.p2p.p2p.peerId, multiaddrs: node.p2p.p2p.multiaddrs() };
-      if (opts.json === true) printJson({ url: node.url, role: config.role, p2p, ...summary });
+      const ledger = node.ledger.mode;
+      if (opts.json === true) printJson({ url: node.url, role: config.role, ledger, p2p, ...summary });
       else {
         printLine(formatSummary(summary));
         printLine(`\nBlyan node (${config.role}) listening on ${node.url}  (Ctrl-C to stop)`);
+        printLine(ledger === 'follower' ? 'ledger: follower (chain C comes from the network\'s producer)' : 'ledger: producer (this node writes chain C)');
         if (p2p !== null) for (const m of p2p.multiaddrs) printLine(`p2p: ${m}`);
       }
       await stopped;

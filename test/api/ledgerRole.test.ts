@@ -1,0 +1,44 @@
+// Who produces chain C (docs/ledger.md §9.4): `ledgerProducer` from flag, env or node.json, validated like the
+// other settings; auto = produce when starting a network (or on a PostgreSQL ledger), follow when joining one.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { isBlyanError } from '../../src/errors.ts';
+import { ledgerProducerOf, loadNodeConfig } from '../../src/node/config.ts';
+import { tempDir } from '../helpers/fixtures.ts';
+
+const SEED = '/ip4/127.0.0.1/tcp/1/p2p/12D3KooWseed';
+const PG = 'postgres://u@127.0.0.1:5432/ledger';
+
+test('ledger producer: auto produces without bootstrap peers or with PostgreSQL, follows when joining; on/off override', () => {
+  const t = tempDir();
+  try {
+    const role = (flags: Record<string, string | boolean>, env: Record<string, string> = {}) => ledgerProducerOf(loadNodeConfig({ data: t.dir, ...flags }, env));
+    assert.equal(role({}), true, 'a node that starts a network produces');
+    assert.equal(role({ bootstrap: SEED }), false, 'a node that joins follows');
+    assert.equal(role({ p2p: false }), true, 'without the network a node produces its own chain C');
+    assert.equal(role({ bootstrap: SEED, ledgerUrl: PG }), true, 'processes on one PostgreSQL ledger produce together');
+    assert.equal(role({ bootstrap: SEED, ledgerProducer: 'on' }), true);
+    assert.equal(role({ ledgerProducer: 'off' }), false, 'a second seed that follows');
+    assert.equal(role({ ledgerProducer: 'auto', bootstrap: SEED }), false);
+    assert.equal(role({}, { BLYAN_BOOTSTRAP: SEED, BLYAN_LEDGER_PRODUCER: 'on' }), true, 'from the environment');
+    assert.equal(loadNodeConfig({ data: t.dir }, { BLYAN_LEDGER_TIMEOUT: '2.5' }).ledgerTimeoutSeconds, 2.5);
+    assert.equal(loadNodeConfig({ data: t.dir }, {}).ledgerProducer, undefined, 'absent means auto');
+    writeFileSync(join(t.dir, 'node.json'), JSON.stringify({ ledgerProducer: false, bootstrap: [SEED], ledgerTimeoutSeconds: 30 }));
+    assert.equal(role({}), false, 'from node.json (a boolean works too)');
+    assert.equal(role({ ledgerProducer: 'on' }), true, 'a flag beats the file');
+    writeFileSync(join(t.dir, 'node.json'), '{}');
+    for (const [flags, env] of [
+      [{ ledgerProducer: 'maybe' }, {}],
+      [{ ledgerProducer: 'off', ledgerUrl: PG }, {}],
+      [{ ledgerProducer: 'off', p2p: false }, {}],
+      [{}, { BLYAN_LEDGER_TIMEOUT: '0' }],
+      [{}, { BLYAN_LEDGER_TIMEOUT: 'soon' }],
+    ] as [Record<string, string | boolean>, Record<string, string>][]) {
+      assert.throws(() => loadNodeConfig({ data: t.dir, ...flags }, env), (e) => isBlyanError(e, 'BAD_ARGUMENT'), JSON.stringify([flags, env]));
+    }
+  } finally {
+    t.cleanup();
+  }
+});
