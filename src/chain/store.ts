@@ -223,6 +223,21 @@ export class BlockStore implements ChainView {
   }
 
   /**
+   * Lends the payload's bytes to `fn` without copying them into fresh memory: a view on LMDB's memory map
+   * (≥ 16 MiB + 1) or on the one buffer lmdb reuses for every read (smaller payloads). The view is valid only
+   * while `fn` runs, inside one read snapshot: `fn` must be synchronous, must not read or write the store
+   * (the next read overwrites lmdb's buffer), must not keep the view or any subarray of it, and must never
+   * write into it. Returns what `fn` returns, or undefined when the payload is absent.
+   */
+  withPayloadView<T>(payloadHash: Hash, fn: (view: Uint8Array) => T): T | undefined {
+    const fast = this.payloads.getBinaryFast(Buffer.from(payloadHash));
+    if (fast === undefined) return undefined;
+    const result = fn(new Uint8Array(fast.buffer, fast.byteOffset, fast.length));
+    if (result instanceof Promise) throw new TypeError('withPayloadView: the callback must be synchronous (the view ends when it returns)');
+    return result;
+  }
+
+  /**
    * Brings payloads into memory on LMDB's background thread, so the first reads of a model do not stall
    * on page faults (a decode step touches hundreds of MB of experts).
    */

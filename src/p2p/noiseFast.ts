@@ -13,14 +13,24 @@ import { defaultCrypto } from '@libp2p/noise/crypto';
  *  - receiving: before decrypting it builds a `dst` view for an in-place decryption that only its WebAssembly
  *    cipher uses. A message almost always spans two 64 KiB socket reads (messages are 65537 bytes on the
  *    wire), and building that view then concatenates the whole message into a fresh buffer: a copy and an
- *    allocation of every byte received, thrown away unused. Here `decrypt` is the same loop without it.
+ *    allocation of every byte received, thrown away unused. Here `decrypt` is the same loop without it, and
+ *    joins the two parts in one reused buffer instead (`contiguous`), so each message is one cipher call and
+ *    one plaintext chunk.
  *  - sending: the 2-byte length prefix and the ciphertext are separate buffers, so TCP writes each message
  *    with two system calls (the socket has Nagle off) and the receiver sees twice the segments. Here the
  *    cipher writes its output two bytes into a buffer of its own, the prefix goes in front, and each message
  *    is one write — for the same number of copies (the stock cipher joins ciphertext and tag into a new
  *    buffer anyway).
+ *  - queueing: the library queues what the muxer sends as plaintext while the socket is busy (nearly always,
+ *    since a 64 KiB write exceeds the socket's 16 KiB high-water mark) and encrypts it when the socket drains.
+ *    Here it is encrypted when it is sent, and the queue holds ciphertext: once the muxer has handed a
+ *    stream's bytes on (its `close()` resolved), no layer below refers to them, so a server may reuse the
+ *    buffer it sent from (`encryptsOnSend`; the tile server does). With the library's queue that also
+ *    happens to hold today, but only through the order in which drain listeners and microtasks run; here it
+ *    holds by construction. Each send becomes its own messages (as the library does when the socket is idle),
+ *    in order; a receiver sees valid Noise either way.
  *
- * Both replace methods of the library's secured connection object; if its shape ever differs from what this
+ * All replace methods of the library's secured connection object; if its shape ever differs from what this
  * file expects (another major version), that connection is left as the library made it.
  */
 type NoiseFactory = ReturnType<typeof noise>;
@@ -47,6 +57,13 @@ interface NoiseMessageStream {
     decryptedPackets: { increment: () => void };
     decryptErrors: { increment: () => void };
   };
+  /** @libp2p/utils AbstractMessageStream: queue `data`, then send what the transport takes. */
+  send: (data: ChunkLike) => boolean;
+  /** Called with the queue's head when the transport can take more (the library encrypts here). */
+  sendData: (data: ChunkLike) => { sentBytes: number; canSendMore: boolean };
+  readonly writeStatus: string;
+  /** The transport (TCP) connection underneath. */
+  readonly stream: { send: (data: ChunkLike) => boolean };
 }
 
 /** The list type of the library (`append` of arrays and lists). */
@@ -117,11 +134,55 @@ export const noiseCrypto: ICryptoInterface = {
 
 function isNoiseMessageStream(x: unknown): x is NoiseMessageStream {
   const s = x as Partial<NoiseMessageStream> | null;
-  return s !== null && typeof s === 'object' && typeof s.encrypt === 'function' && typeof s.decrypt === 'function' && typeof s.handshake?.encrypt === 'function' && typeof s.handshake?.decrypt === 'function';
+  return (
+    s !== null &&
+    typeof s === 'object' &&
+    typeof s.encrypt === 'function' &&
+    typeof s.decrypt === 'function' &&
+    typeof s.handshake?.encrypt === 'function' &&
+    typeof s.handshake?.decrypt === 'function' &&
+    typeof s.send === 'function' &&
+    typeof s.sendData === 'function' &&
+    typeof s.writeStatus === 'string' &&
+    typeof s.stream?.send === 'function'
+  );
+}
+
+/** Secured connections whose queue holds ciphertext only (patched below). */
+const encryptingOnSend = new WeakSet<object>();
+
+/**
+ * True when a libp2p connection's encrypter no longer refers to a stream's bytes once the stream has handed
+ * them on (see "queueing" above): the connection's muxer writes into one of the secured connections patched
+ * here. False for anything else, which is the safe answer (the caller then sends bytes it will not reuse).
+ */
+export function encryptsOnSend(connection: unknown): boolean {
+  const secured = (connection as { muxer?: { maConn?: unknown } } | null)?.muxer?.maConn;
+  return typeof secured === 'object' && secured !== null && encryptingOnSend.has(secured);
 }
 
 function slice(chunk: ChunkLike, start: number, end: number): ChunkLike {
   return chunk instanceof Uint8Array ? chunk.subarray(start, end) : (chunk.sublist as (a: number, b: number) => ChunkLike)(start, end);
+}
+
+/** Reused for `contiguous`: decryption is synchronous, so one buffer serves every connection. */
+const scratch = new Uint8Array(NOISE_MSG_MAX);
+
+/**
+ * A message that spans two socket reads (almost every one: a full message is 65537 bytes on the wire, a
+ * socket read at most 65536) arrives in two parts, and decrypting it as such costs two cipher calls and two
+ * output buffers, and hands every layer above two chunks instead of one. Copied into one warm buffer first,
+ * it is one of each. The decryption only reads it (the library's native path; short messages are left
+ * alone, as they take its WebAssembly path).
+ */
+function contiguous(message: ChunkLike): ChunkLike {
+  if (message instanceof Uint8Array || message.byteLength < NATIVE_MIN || message.byteLength > scratch.byteLength) return message;
+  let off = 0;
+  for (const part of partsOf(message)) {
+    scratch.set(part, off);
+    off += part.byteLength;
+  }
+  return scratch.subarray(0, off);
 }
 
 /** Replaces a secured connection's encrypt and decrypt (see above); false when it is not the expected shape. */
@@ -159,7 +220,7 @@ export function patchMessageStream(connection: unknown): boolean {
       const end = Math.min(i + NOISE_MSG_MAX, chunk.byteLength);
       if (end - TAG < i) throw new Error('Invalid chunk');
       try {
-        output.append(stream.handshake.decrypt(slice(chunk, i, end)));
+        output.append(stream.handshake.decrypt(contiguous(slice(chunk, i, end))));
         stream.metrics?.decryptedPackets.increment();
       } catch (e) {
         stream.metrics?.decryptErrors.increment();
@@ -168,6 +229,17 @@ export function patchMessageStream(connection: unknown): boolean {
     }
     return output;
   };
+
+  // Encrypt when sent, queue ciphertext (see "queueing" above). The library's send checks the stream's state
+  // and queues; its sendData would encrypt the queue's head, which is ciphertext already.
+  const originalSend = stream.send.bind(stream);
+  stream.send = (data: ChunkLike) => {
+    // A stream that is closing or closed refuses the data (the library throws); nothing to encrypt.
+    if (stream.writeStatus === 'closed' || stream.writeStatus === 'closing') return originalSend(data);
+    return originalSend(stream.encrypt(data) as ChunkLike);
+  };
+  stream.sendData = (data: ChunkLike) => ({ sentBytes: data.byteLength, canSendMore: stream.stream.send(data) });
+  encryptingOnSend.add(stream);
   return true;
 }
 

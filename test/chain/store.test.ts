@@ -76,6 +76,40 @@ test('payloads round-trip, are stored once, and large ones are zero-copy views',
   }
 });
 
+test('withPayloadView lends the payload bytes for the duration of a synchronous callback', async () => {
+  const { store, cleanup } = freshStore();
+  try {
+    const model = addModel(store).block.id;
+    const small = deterministicBytes('lend-small', 5 * 1024 * 1024 + 7);
+    const big = deterministicBytes('lend-big', ZERO_COPY_MIN_BYTES + 4096);
+    const e1 = expertBlock(model, 0, 0, small);
+    const e2 = expertBlock(model, 0, 1, big);
+    store.appendBatch([
+      { block: e1, payload: small },
+      { block: e2, payload: big },
+    ]);
+    for (const [block, bytes] of [
+      [e1, small],
+      [e2, big],
+    ] as const) {
+      // The view equals the payload, and what the callback returns comes back.
+      const seen = store.withPayloadView(block.header.payloadHash, (view) => {
+        assert.equal(view.byteLength, bytes.byteLength);
+        assert.ok(Buffer.compare(view, bytes) === 0);
+        assert.ok(Buffer.compare(view, store.getPayload(block.header.payloadHash) as Uint8Array) === 0, 'equals getPayload');
+        return view.byteLength;
+      });
+      assert.equal(seen, bytes.byteLength);
+    }
+    // The small payload is lent from lmdb's read buffer, not copied into memory of its own.
+    store.withPayloadView(e1.header.payloadHash, (view) => assert.ok(view.buffer.byteLength > view.byteLength, 'a view on the shared read buffer'));
+    assert.equal(store.withPayloadView(deterministicBytes('absent', 32), () => 1), undefined);
+    assert.throws(() => store.withPayloadView(e1.header.payloadHash, async () => 1), TypeError);
+  } finally {
+    await cleanup();
+  }
+});
+
 test('a batch with one bad block writes nothing', async () => {
   const { store, cleanup } = freshStore();
   try {

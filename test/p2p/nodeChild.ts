@@ -41,14 +41,15 @@ if (config.corruptTiles === true || config.slowTilesMs !== undefined) {
       protocol: TILE_PROTOCOL,
       limits: TILE_LIMITS,
       timeoutMs: 30_000,
-      handle: async (req, peer) => {
+      handle: async (req, peer, connection) => {
         if (config.slowTilesMs !== undefined) await new Promise((r) => setTimeout(r, config.slowTilesMs));
-        const parts = honest(req, peer);
-        if (config.corruptTiles !== true) return parts;
-        const tile = (parts[1] as Uint8Array).slice();
+        const reply = honest(req, peer, connection);
+        if (config.corruptTiles !== true) return reply;
+        const tile = (reply.parts[1] as Uint8Array).slice();
+        reply.done?.();
         if (tile.byteLength > 0) tile[tile.byteLength >> 1] = ((tile[tile.byteLength >> 1] as number) ^ 0xff) & 0xff;
         out({ event: 'served-corrupt' });
-        return [parts[0] as Uint8Array, tile];
+        return [reply.parts[0] as Uint8Array, tile];
       },
       onPeerError: () => {},
       onServed: () => out({ event: 'served-tile' }),

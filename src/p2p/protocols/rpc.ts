@@ -72,13 +72,28 @@ export function errorContent(code: RemoteErrorCode, message: string): Uint8Array
   return dagCbor.encode({ code, message: message.slice(0, 512) });
 }
 
+/**
+ * A response whose parts are lent (e.g. reused buffers): serveRpc calls `done` exactly once, when the stream
+ * holds no reference to them any more — after the response is written and the stream closed, or after the
+ * write failed and the stream was aborted. A handler that throws has no reply, so it releases what it took
+ * itself. The stream's layers below (the connection's encrypter) must not hold the parts after they took
+ * them: src/p2p/noiseFast.ts's `encryptsOnSend` tells whether a connection's does.
+ */
+export interface RpcReply {
+  readonly parts: readonly Uint8Array[];
+  readonly done?: () => void;
+}
+
 export interface ServeOptions {
   readonly protocol: string;
   readonly limits: RpcLimits;
   /** Deadline for reading the request, then again for writing the response. */
   readonly timeoutMs: number;
-  /** Produces the response content (status byte excluded) in parts, or throws RpcError / BlyanError. */
-  readonly handle: (request: Uint8Array, peer: PeerId, connection: Connection) => Promise<readonly Uint8Array[]> | readonly Uint8Array[];
+  /**
+   * Produces the response content (status byte excluded) in parts, or throws RpcError / BlyanError. A reply
+   * with `done` lends its parts: see RpcReply.
+   */
+  readonly handle: (request: Uint8Array, peer: PeerId, connection: Connection) => Promise<readonly Uint8Array[] | RpcReply> | readonly Uint8Array[] | RpcReply;
   /** Told about every failure a peer caused, for scoring; the stream is already dealt with. */
   readonly onPeerError: (peer: PeerId, err: BlyanError) => void;
   /** Called after a successful response was written (counters). */
@@ -110,13 +125,15 @@ export function serveRpc(opts: ServeOptions): (stream: Stream, connection: Conne
       await replyError(stream, err, opts, peer);
       return;
     }
-    let parts: readonly Uint8Array[];
+    let reply: RpcReply;
     try {
-      parts = await opts.handle(request, peer, connection);
+      const answer = await opts.handle(request, peer, connection);
+      reply = isPartsList(answer) ? { parts: answer } : answer;
     } catch (err) {
       await replyError(stream, err, opts, peer);
       return;
     }
+    const { parts } = reply;
     try {
       let bytes = 0;
       for (const p of parts) bytes += p.byteLength;
@@ -126,10 +143,21 @@ export function serveRpc(opts: ServeOptions): (stream: Stream, connection: Conne
       });
       opts.onServed?.(peer, bytes);
     } catch (err) {
+      // abort() drops whatever of the parts the stream still buffers, so they are free after it too.
       stream.abort(err instanceof Error ? err : new Error(String(err)));
       if (isBlyanError(err) && err.code === 'P2P_TIMEOUT') opts.onPeerError(peer, err);
+    } finally {
+      try {
+        reply.done?.();
+      } catch {
+        // A release hook that throws must not stop the node.
+      }
     }
   };
+}
+
+function isPartsList(answer: readonly Uint8Array[] | RpcReply): answer is readonly Uint8Array[] {
+  return Array.isArray(answer);
 }
 
 async function replyError(stream: Stream, err: unknown, opts: ServeOptions, peer: PeerId): Promise<void> {

@@ -1,15 +1,16 @@
 import '../polyfill.ts';
 import { createHash } from 'node:crypto';
 import * as dagCbor from '@ipld/dag-cbor';
-import type { Libp2p, PeerId } from '@libp2p/interface';
+import type { Connection, Libp2p, PeerId } from '@libp2p/interface';
 import { z } from 'zod';
 import { type Hash, toHex } from '../../chain/hash.ts';
 import { TILE_BYTES } from '../../chain/limits.ts';
-import { type BlockStore, ZERO_COPY_MIN_BYTES } from '../../chain/store.ts';
+import type { BlockStore } from '../../chain/store.ts';
 import { tileCount, tileLeaves, tileProof, verifyTileLeaf } from '../../chain/tiles.ts';
 import { BlyanError } from '../../errors.ts';
 import { joinParts, partsLength, sliceParts } from '../framing.ts';
-import { decodeBody, RpcError, type RpcLimits, rpcRequestParts, rpcRequestStream } from './rpc.ts';
+import { encryptsOnSend } from '../noiseFast.ts';
+import { decodeBody, RpcError, type RpcLimits, type RpcReply, rpcRequestParts, rpcRequestStream } from './rpc.ts';
 
 /**
  * `/blyan/tile/1` (docs/sync-protocol.md §6): one 4 MiB tile of a payload, by payload hash and tile index,
@@ -49,18 +50,19 @@ export function decodeTileRequest(bytes: Uint8Array): TileRequest {
  * What the tile server keeps between requests, both bounded:
  *  - leaf hashes of recently served payloads, so serving tile i of an n-tile payload does not hash all n
  *    tiles again for every request (that would make a full transfer quadratic);
- *  - the bytes of recently served payloads that the store hands out as copies (under 16 MiB): without it
- *    each 4 MiB tile of a 12 MiB payload would copy all 12 MiB. Larger payloads are views on LMDB's map and
- *    cost nothing to look up again.
+ *  - idle tile buffers. A tile is copied out of the store's lent view (BlockStore.withPayloadView) into one
+ *    of them and sent from there; it comes back when the response is written (serveRpc's `done`). Fresh
+ *    memory costs a page fault per 4 KiB on first touch, which on small VMs made copying a payload out of
+ *    LMDB slower than sending it (docs/sync-protocol.md §11); these buffers are touched once.
  */
 export class LeafCache {
   private readonly leavesMap = new Map<string, Hash[]>();
-  private readonly bytes = new Map<string, Uint8Array>();
-  private held = 0;
+  private readonly idle: Uint8Array[] = [];
 
   constructor(
     private readonly maxEntries = 64,
-    private readonly maxBytes = 64 * 1024 * 1024,
+    /** Idle tile buffers kept (4 MiB each): as many as tile streams one connection may open. */
+    private readonly maxIdleBuffers = 16,
   ) {}
 
   leaves(key: string, payload: Uint8Array): Hash[] {
@@ -76,46 +78,64 @@ export class LeafCache {
     return leaves;
   }
 
-  payload(store: BlockStore, hash: Hash, key: string): Uint8Array | undefined {
-    const hit = this.bytes.get(key);
-    if (hit !== undefined) {
-      this.bytes.delete(key);
-      this.bytes.set(key, hit);
-      return hit;
-    }
-    const payload = store.getPayload(hash);
-    if (payload === undefined || payload.byteLength >= ZERO_COPY_MIN_BYTES || tileCount(payload.byteLength) === 1 || payload.byteLength > this.maxBytes) return payload;
-    while (this.held + payload.byteLength > this.maxBytes) {
-      const [oldest, bytes] = this.bytes.entries().next().value as [string, Uint8Array];
-      this.bytes.delete(oldest);
-      this.held -= bytes.byteLength;
-    }
-    this.bytes.set(key, payload);
-    this.held += payload.byteLength;
-    return payload;
+  /** A tile buffer (TILE_BYTES), idle or new; give it back with giveBuffer once nothing refers to it. */
+  takeBuffer(): Uint8Array {
+    return this.idle.pop() ?? new Uint8Array(TILE_BYTES);
+  }
+
+  giveBuffer(buffer: Uint8Array): void {
+    if (buffer.byteLength === TILE_BYTES && this.idle.length < this.maxIdleBuffers) this.idle.push(buffer);
+  }
+
+  /** Idle tile buffers held (tests). */
+  get idleBuffers(): number {
+    return this.idle.length;
   }
 }
+
+/** Tiles below this are copied into memory of their own: a few pages, not worth a 4 MiB buffer. */
+const REUSE_MIN_BYTES = 64 * 1024;
 
 /** Bytes of tile `index` of a payload of `size` bytes. */
 export function tileLength(size: number, index: number): number {
   return Math.max(0, Math.min(TILE_BYTES, size - index * TILE_BYTES));
 }
 
-export function handleTile(deps: { store: BlockStore; isKnownPeer: (peer: PeerId) => boolean; leaves: LeafCache }): (request: Uint8Array, peer: PeerId) => readonly Uint8Array[] {
-  return (request, peer) => {
+/**
+ * The `/blyan/tile/1` handler. The payload is read through the store's lent view, so nothing is copied out
+ * of LMDB but the tile sent. The tile goes into a reused buffer, returned by the reply's `done`, when the
+ * connection's encrypter lets go of sent bytes at once (`encryptsOnSend`); otherwise (another encrypter, or
+ * no connection given) into memory of its own, which the stream may keep as long as it likes.
+ */
+export function handleTile(deps: { store: BlockStore; isKnownPeer: (peer: PeerId) => boolean; leaves: LeafCache }): (request: Uint8Array, peer: PeerId, connection?: Connection) => RpcReply {
+  return (request, peer, connection) => {
     const req = decodeTileRequest(request);
     if (!deps.isKnownPeer(peer)) throw new RpcError('STATUS_REQUIRED', 'exchange /blyan/status/1 first');
     const key = toHex(req.payload);
-    const payload = deps.leaves.payload(deps.store, req.payload, key);
-    if (payload === undefined) throw new RpcError('NOT_FOUND', `no payload ${toHex(req.payload)}`);
-    const count = tileCount(payload.byteLength);
-    if (req.index >= count) throw new RpcError('NOT_FOUND', `payload ${toHex(req.payload)} has ${count} tiles`);
-    const proof = count === 1 ? [] : tileProof(deps.leaves.leaves(key, payload), req.index);
-    const head = new Uint8Array(1 + proof.length * 32);
-    head[0] = proof.length;
-    for (const [i, h] of proof.entries()) head.set(h, 1 + i * 32);
-    const start = req.index * TILE_BYTES;
-    return [head, payload.subarray(start, start + tileLength(payload.byteLength, req.index))];
+    const reuse = connection !== undefined && encryptsOnSend(connection);
+    // The view lasts only while this callback runs: everything that leaves it is a copy.
+    const reply = deps.store.withPayloadView(req.payload, (payload): RpcReply => {
+      const count = tileCount(payload.byteLength);
+      if (req.index >= count) throw new RpcError('NOT_FOUND', `payload ${key} has ${count} tiles`);
+      const proof = count === 1 ? [] : tileProof(deps.leaves.leaves(key, payload), req.index);
+      const head = new Uint8Array(1 + proof.length * 32);
+      head[0] = proof.length;
+      for (const [i, h] of proof.entries()) head.set(h, 1 + i * 32);
+      const start = req.index * TILE_BYTES;
+      const tile = payload.subarray(start, start + tileLength(payload.byteLength, req.index));
+      if (!reuse || tile.byteLength < REUSE_MIN_BYTES) return { parts: [head, tile.slice()] };
+      const buffer = deps.leaves.takeBuffer();
+      buffer.set(tile);
+      let given = false;
+      const done = () => {
+        if (given) return;
+        given = true;
+        deps.leaves.giveBuffer(buffer);
+      };
+      return { parts: [head, buffer.subarray(0, tile.byteLength)], done };
+    });
+    if (reply === undefined) throw new RpcError('NOT_FOUND', `no payload ${key}`);
+    return reply;
   };
 }
 
