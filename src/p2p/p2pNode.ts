@@ -223,8 +223,10 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
         },
         onWrongNetwork: (peer, reason) => {
           noteOtherNetwork(peer.toString(), reason);
-          // Let the refusal reach the peer before hanging up on it.
-          setTimeout(() => penalise(peer.toString(), 'wrong-network', new BlyanError('P2P_WRONG_GENESIS', reason)), 50);
+          // Let the refusal reach the peer before hanging up on it (the answer is written after this returns,
+          // and a loaded machine can take tens of milliseconds for that; a peer of another network gains
+          // nothing from a second more).
+          setTimeout(() => penalise(peer.toString(), 'wrong-network', new BlyanError('P2P_WRONG_GENESIS', reason)), 1000).unref();
         },
       }),
       onPeerError,
