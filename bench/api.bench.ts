@@ -2,7 +2,8 @@
 // (the shipped model): /health and /v1/models requests per second with autocannon; chat time-to-first-token
 // and tokens/s through the API (SSE) vs `blyan model generate` on the same model and prompt; latency of 50
 // concurrent chat streams (answers queue for the engine, so this is the queueing a user would feel).
-// Rate limits are off for the run (BLYAN_RATE_LIMIT=0): they would measure the limiter, not the node.
+// Rate limits are off for the run (BLYAN_RATE_LIMIT=0): they would measure the limiter, not the node. Logging is
+// on (at warn, so that the output is not flooded): every request pays for the logger as on a real node.
 import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,7 +26,7 @@ function quantile(xs: number[], q: number): number {
 
 async function startNode(data: string): Promise<{ url: string; stop: () => Promise<void> }> {
   const child = spawn(process.execPath, [BIN, 'up', '--data', data, '--port', '0', '--json'], {
-    env: { ...process.env, BLYAN_RATE_LIMIT: '0', BLYAN_LOG_LEVEL: 'silent', BLYAN_ANON_DAILY_QUOTA: '1000000' },
+    env: { ...process.env, BLYAN_RATE_LIMIT: '0', BLYAN_LOG_LEVEL: 'warn', BLYAN_ANON_DAILY_QUOTA: '1000000' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const rl = createInterface({ input: child.stdout });
@@ -74,9 +75,33 @@ async function bareFastify(): Promise<{ url: string; stop: () => Promise<void> }
   };
 }
 
-async function cannon(url: string, seconds: number): Promise<{ rps: number; p99Ms: number; errors: number }> {
+interface Cannonade {
+  rps: number;
+  p99Ms: number;
+  errors: number;
+}
+
+async function cannon(url: string, seconds: number): Promise<Cannonade> {
   const r = await autocannon({ url, connections: 64, duration: seconds, pipelining: 1 });
   return { rps: Math.round(r.requests.average), p99Ms: r.latency.p99, errors: r.errors + r.non2xx };
+}
+
+/**
+ * /health of the node against the same answer from bare Fastify, in alternating 2-s runs (B N, N B, …) after a
+ * warm-up of each: the load of a shared machine drifts within seconds, so one long run of each measured the
+ * drift as much as the node. The ratio is the median of the ratios of runs next to each other in time.
+ */
+async function healthAgainstBare(nodeUrl: string, bareUrl: string): Promise<{ node: Cannonade[]; bare: Cannonade[]; ratio: number }> {
+  await cannon(`${bareUrl}/health`, 1);
+  await cannon(`${nodeUrl}/health`, 1);
+  const node: Cannonade[] = [];
+  const bare: Cannonade[] = [];
+  for (let i = 0; i < 5; i++) {
+    if (i % 2 === 0) bare.push(await cannon(`${bareUrl}/health`, 2));
+    node.push(await cannon(`${nodeUrl}/health`, 2));
+    if (i % 2 === 1) bare.push(await cannon(`${bareUrl}/health`, 2));
+  }
+  return { node, bare, ratio: median(node.map((n, i) => n.rps / (bare[i] as Cannonade).rps)) };
 }
 
 interface StreamTiming {
@@ -130,9 +155,7 @@ export async function benchApi(): Promise<Record<string, unknown>> {
   const node = await startNode(data);
   try {
     const bare = await bareFastify();
-    const bareHealth = await cannon(`${bare.url}/health`, 8);
-    await bare.stop();
-    const health = await cannon(`${node.url}/health`, 8);
+    const health = await healthAgainstBare(node.url, bare.url).finally(() => bare.stop());
     const models = await cannon(`${node.url}/v1/models`, 8);
     await stream(node.url, 8, 0); // loads the model
     const api: StreamTiming[] = [];
@@ -147,12 +170,14 @@ export async function benchApi(): Promise<Record<string, unknown>> {
     const cliTok = median(cli.map((x) => x.tokPerSec));
     return {
       bench: 'api',
-      healthReqPerSec: health.rps,
+      healthReqPerSec: median(health.node.map((x) => x.rps)),
       healthTargetReqPerSec: 20_000,
-      healthP99Ms: health.p99Ms,
-      healthErrors: health.errors,
-      bareFastifyHealthReqPerSec: bareHealth.rps,
-      healthOverBareFastify: Number((health.rps / bareHealth.rps).toFixed(3)),
+      healthP99Ms: median(health.node.map((x) => x.p99Ms)),
+      healthErrors: health.node.reduce((a, x) => a + x.errors, 0),
+      bareFastifyHealthReqPerSec: median(health.bare.map((x) => x.rps)),
+      healthOverBareFastify: Number(health.ratio.toFixed(3)),
+      healthRunsReqPerSec: health.node.map((x) => x.rps),
+      bareFastifyRunsReqPerSec: health.bare.map((x) => x.rps),
       modelsReqPerSec: models.rps,
       modelsP99Ms: models.p99Ms,
       chatApiTtftMs: Number(median(api.map((x) => x.ttftMs)).toFixed(1)),

@@ -3,6 +3,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import { CHAINS } from '../chain/types.ts';
 import type { BlockStore } from '../chain/store.ts';
 import type { EngineHost } from '../node/engineHost.ts';
+import { HttpMetrics } from './httpMetrics.ts';
 
 /**
  * Prometheus metrics of one node (`GET /metrics`). Each node has its own registry, so several nodes in one
@@ -10,8 +11,8 @@ import type { EngineHost } from '../node/engineHost.ts';
  */
 export class ApiMetrics {
   readonly registry = new Registry();
-  readonly requests: Counter<'method' | 'route' | 'status'>;
-  readonly latency: Histogram<'method' | 'route'>;
+  /** Requests and latency per route: counted on every request, so outside prom-client (httpMetrics.ts). */
+  readonly http = new HttpMetrics();
   readonly tokens: Counter<'endpoint'>;
   readonly tokensPerSecond: Histogram<'endpoint'>;
   readonly timeToFirstToken: Histogram<'endpoint'>;
@@ -21,14 +22,6 @@ export class ApiMetrics {
   constructor(store: BlockStore, engine: EngineHost) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'blyan_process_' });
-    this.requests = new Counter({ name: 'blyan_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers });
-    this.latency = new Histogram({
-      name: 'blyan_http_request_duration_seconds',
-      help: 'HTTP request latency (until the response ends; streams included)',
-      labelNames: ['method', 'route'],
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60],
-      registers,
-    });
     this.tokens = new Counter({ name: 'blyan_chat_tokens_total', help: 'Tokens generated, by endpoint', labelNames: ['endpoint'], registers });
     this.tokensPerSecond = new Histogram({ name: 'blyan_chat_tokens_per_second', help: 'Generation speed of finished answers', labelNames: ['endpoint'], buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000], registers });
     this.timeToFirstToken = new Histogram({ name: 'blyan_chat_time_to_first_token_seconds', help: 'Time from request to first token', labelNames: ['endpoint'], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30], registers });
@@ -62,21 +55,15 @@ export class ApiMetrics {
 
   /** Counts every request under its route pattern (never the raw URL, which would explode the label set). */
   instrument(app: FastifyInstance): void {
-    // Label children are looked up once per (method, route, status): hashing labels on every request
-    // costs more than the rest of a /health answer.
-    const children = new Map<string, { count: { inc(): void }; time: { observe(v: number): void } }>();
     // A callback hook: cheaper than an async one on every request.
     app.addHook('onResponse', (req, reply, done) => {
-      const route = req.routeOptions.url ?? 'unmatched';
-      const key = `${req.method} ${route} ${reply.statusCode}`;
-      let c = children.get(key);
-      if (c === undefined) {
-        c = { count: this.requests.labels(req.method, route, String(reply.statusCode)), time: this.latency.labels(req.method, route) };
-        children.set(key, c);
-      }
-      c.count.inc();
-      c.time.observe(reply.elapsedTime / 1000);
+      this.http.record(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
       done();
     });
+  }
+
+  /** The text for `GET /metrics`: prom-client's metrics and the HTTP ones. */
+  async exposition(): Promise<string> {
+    return `${await this.registry.metrics()}\n${this.http.exposition()}`;
   }
 }

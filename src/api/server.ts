@@ -8,6 +8,7 @@ import { bearerOf } from './auth/identify.ts';
 import type { ApiDeps } from './deps.ts';
 import { errorHandler, notFoundHandler } from './errors.ts';
 import { describeRoutes } from './openapi.ts';
+import { RequestLog, requestChildLogger } from './requestLog.ts';
 import { blockRoutes } from './routes/blocks.ts';
 import { chainRoutes } from './routes/chains.ts';
 import { chatRoutes } from './routes/chat.ts';
@@ -42,7 +43,10 @@ function rateKey(req: FastifyRequest): string {
 /** The HTTP API (docs/api.md). Errors are always JSON `{code, message}`; bad input is a 4xx, never a 500. */
 export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: deps.logLevel === false ? false : { level: deps.logLevel, stream: process.stderr },
+    // Without a logger there is no child logger to make: a custom factory would make Fastify call it anyway.
+    ...(deps.logLevel === false
+      ? { logger: false }
+      : { logger: { level: deps.logLevel, stream: process.stderr }, logController: new RequestLog(), childLoggerFactory: requestChildLogger }),
     bodyLimit: deps.bodyLimit,
     // Close idle keep-alive sockets on stop; streaming answers end through deps.shutdown.
     forceCloseConnections: 'idle',
@@ -107,7 +111,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   if (deps.role === 'full') mineRoutes(app, deps);
   app.get('/metrics', async (_req, reply) => {
     reply.header('content-type', deps.metrics.registry.contentType);
-    return deps.metrics.registry.metrics();
+    return deps.metrics.exposition();
   });
   return app;
 }
