@@ -21,14 +21,19 @@ after(async () => {
   await Promise.all(nodes.map((n) => n.stop()));
 });
 
-async function node(encrypter: 'stock' | 'fast'): Promise<Libp2p> {
-  const n = await createLibp2p({
+/** TCP + the chosen Noise + Yamux on 127.0.0.1, nothing else. */
+async function plainNode(encrypter: 'stock' | 'fast'): Promise<Libp2p> {
+  return createLibp2p({
     privateKey: await generateKeyPair('Ed25519'),
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [encrypter === 'fast' ? fastNoise() : noise()],
     streamMuxers: [yamux()],
   });
+}
+
+async function node(encrypter: 'stock' | 'fast'): Promise<Libp2p> {
+  const n = await plainNode(encrypter);
   // Answers each frame with its SHA-256 and the frame itself.
   await n.handle(PROTOCOL, async (stream: Stream) => {
     const reader = new FrameReader(stream);
@@ -80,13 +85,7 @@ const REUSE_PROTOCOL = '/blyan-test/reuse/1';
 
 /** Answers a request `u32 size ‖ seed` with that many deterministic bytes, then overwrites them once closed. */
 async function reusingServer(encrypter: 'stock' | 'fast', seen: boolean[]): Promise<Libp2p> {
-  const n = await createLibp2p({
-    privateKey: await generateKeyPair('Ed25519'),
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [encrypter === 'fast' ? fastNoise() : noise()],
-    streamMuxers: [yamux()],
-  });
+  const n = await plainNode(encrypter);
   await n.handle(
     REUSE_PROTOCOL,
     async (stream: Stream, connection: Connection) => {
