@@ -186,6 +186,17 @@ export interface RequestOptions {
   readonly timeoutMs: number;
 }
 
+/** Opens a stream of `protocol` to `peer` within `timeoutMs`: P2P_TIMEOUT, or P2P_STREAM_CLOSED when it cannot. */
+export async function openStream(libp2p: Libp2p, peer: PeerId, protocol: string, timeoutMs: number, what: string): Promise<Stream> {
+  const signal = AbortSignal.timeout(timeoutMs);
+  try {
+    return await libp2p.dialProtocol(peer, protocol, { signal });
+  } catch (err) {
+    if (signal.aborted) throw new BlyanError('P2P_TIMEOUT', `${what}: could not open a stream within ${timeoutMs} ms`, {}, { cause: err });
+    throw new BlyanError('P2P_STREAM_CLOSED', `${what}: could not open a stream: ${(err as Error).message}`, {}, { cause: err });
+  }
+}
+
 /** Sends one request and returns the response content; a remote error becomes a typed BlyanError. */
 export async function rpcRequest(libp2p: Libp2p, peer: PeerId, body: Uint8Array, opts: RequestOptions): Promise<Uint8Array> {
   return joinParts(await rpcRequestParts(libp2p, peer, body, opts));
@@ -194,14 +205,7 @@ export async function rpcRequest(libp2p: Libp2p, peer: PeerId, body: Uint8Array,
 /** rpcRequest returning the content as received chunks (views), so a 4 MiB answer is not copied here. */
 export async function rpcRequestParts(libp2p: Libp2p, peer: PeerId, body: Uint8Array, opts: RequestOptions): Promise<Uint8Array[]> {
   const what = `${opts.protocol} from ${peer.toString().slice(-8)}`;
-  const signal = AbortSignal.timeout(opts.timeoutMs);
-  let stream: Stream;
-  try {
-    stream = await libp2p.dialProtocol(peer, opts.protocol, { signal });
-  } catch (err) {
-    if (signal.aborted) throw new BlyanError('P2P_TIMEOUT', `${what}: could not open a stream within ${opts.timeoutMs} ms`, {}, { cause: err });
-    throw new BlyanError('P2P_STREAM_CLOSED', `${what}: could not open a stream: ${(err as Error).message}`, {}, { cause: err });
-  }
+  const stream = await openStream(libp2p, peer, opts.protocol, opts.timeoutMs, what);
   const reader = new FrameReader(stream);
   const frame = await withDeadline(stream, opts.timeoutMs, what, async () => {
     await writeFrame(stream, [body]);
@@ -248,14 +252,7 @@ export function responseContent(frame: readonly Uint8Array[], limits: RpcLimits,
  */
 export async function rpcRequestStream<T>(libp2p: Libp2p, peer: PeerId, body: Uint8Array, opts: RequestOptions, readContent: (reader: FrameReader, length: number, what: string) => Promise<T>): Promise<T> {
   const what = `${opts.protocol} from ${peer.toString().slice(-8)}`;
-  const signal = AbortSignal.timeout(opts.timeoutMs);
-  let stream: Stream;
-  try {
-    stream = await libp2p.dialProtocol(peer, opts.protocol, { signal });
-  } catch (err) {
-    if (signal.aborted) throw new BlyanError('P2P_TIMEOUT', `${what}: could not open a stream within ${opts.timeoutMs} ms`, {}, { cause: err });
-    throw new BlyanError('P2P_STREAM_CLOSED', `${what}: could not open a stream: ${(err as Error).message}`, {}, { cause: err });
-  }
+  const stream = await openStream(libp2p, peer, opts.protocol, opts.timeoutMs, what);
   const reader = new FrameReader(stream);
   const outcome = await withDeadline(stream, opts.timeoutMs, what, async (): Promise<{ ok: T } | { error: Uint8Array }> => {
     await writeFrame(stream, [body]);

@@ -2,7 +2,7 @@ import '../polyfill.ts';
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
 import { BlyanError, isBlyanError } from '../../errors.ts';
 import { FrameReader, withDeadline, writeFrame } from '../framing.ts';
-import { errorContent, type RpcLimits, responseContent, responseFrameMax, STATUS_ERROR, STATUS_OK, toRemote } from './rpc.ts';
+import { errorContent, openStream, type RpcLimits, responseContent, responseFrameMax, STATUS_ERROR, STATUS_OK, toRemote } from './rpc.ts';
 
 /**
  * Request/response on one long-lived stream per pair of peers (docs/expert-rpc.md §2), for protocols whose
@@ -302,14 +302,7 @@ export class RpcSessions {
     if (open !== undefined) return open;
     const what = `${this.protocol} from ${key.slice(-8)}`;
     const opening = (async () => {
-      const signal = AbortSignal.timeout(timeoutMs);
-      let stream: Stream;
-      try {
-        stream = await this.libp2p.dialProtocol(peer, this.protocol, { signal });
-      } catch (err) {
-        if (signal.aborted) throw new BlyanError('P2P_TIMEOUT', `${what}: could not open a stream within ${timeoutMs} ms`, {}, { cause: err });
-        throw new BlyanError('P2P_STREAM_CLOSED', `${what}: could not open a stream: ${(err as Error).message}`, {}, { cause: err });
-      }
+      const stream = await openStream(this.libp2p, peer, this.protocol, timeoutMs, what);
       const s: Session = new Session(stream, what, this.idleMs, () => {
         if (this.sessions.get(key) === opening) this.sessions.delete(key);
       });
