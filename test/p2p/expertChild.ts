@@ -1,13 +1,10 @@
 // Child process for the distributed-inference tests and bench: an expert worker. Opens a data dir, starts the
 // p2p node hosting some experts, reports events as JSON lines on stdout and takes commands as JSON lines on
 // stdin (the protocol of fixture.ts NodeProcess). Argument: a JSON ExpertChildConfig.
-import '../../src/p2p/polyfill.ts';
-import { createInterface } from 'node:readline';
-import { presetByName } from '../../src/chain/presets.ts';
-import { BlockStore } from '../../src/chain/store.ts';
 import { EXPERT_PROTOCOL, expertLimits } from '../../src/p2p/expertRpc.ts';
 import { startP2p } from '../../src/p2p/index.ts';
 import { serveSession } from '../../src/p2p/protocols/rpcSession.ts';
+import { type Command, openChildStore, out, serveCommands, stopAndExit } from './childKit.ts';
 
 export interface ExpertChildConfig {
   readonly data: string;
@@ -23,11 +20,7 @@ export interface ExpertChildConfig {
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ExpertChildConfig;
-const out = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`);
-
-const presetName = BlockStore.presetNameOf(config.data);
-if (presetName === undefined) throw new Error(`no chain in ${config.data}`);
-const store = BlockStore.open(config.data, presetByName(presetName));
+const store = openChildStore(config.data);
 const node = await startP2p({
   store,
   dataDir: config.data,
@@ -79,32 +72,17 @@ if (config.lie === true || config.badShape === true || config.delayMs !== undefi
 
 out({ event: 'ready', peerId: node.peerId, addrs: node.multiaddrs(), hosted: node.hostedExperts().map((h) => h.name) });
 
-async function run(cmd: Record<string, unknown>): Promise<Record<string, unknown>> {
+async function run(cmd: Command): Promise<Record<string, unknown>> {
   switch (cmd.cmd) {
     case 'status':
       return { status: node.status() };
     case 'hosted':
       return { hosted: node.hostedExperts().map((h) => ({ name: h.name, block: h.blockHex, model: h.modelHex })) };
     case 'stop':
-      await node.stop();
-      await store.close();
-      out({ event: 'reply', id: cmd.id });
-      process.exit(0);
-      break;
+      return stopAndExit(cmd, node, store);
     default:
       throw new Error(`unknown command ${String(cmd.cmd)}`);
   }
-  return {};
 }
 
-createInterface({ input: process.stdin }).on('line', (line) => {
-  let cmd: Record<string, unknown>;
-  try {
-    cmd = JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    return;
-  }
-  run(cmd)
-    .then((r) => out({ event: 'reply', id: cmd.id, ...r }))
-    .catch((err: unknown) => out({ event: 'reply', id: cmd.id, error: { message: (err as Error).message, code: (err as { code?: string }).code } }));
-});
+serveCommands(run);

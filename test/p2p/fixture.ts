@@ -79,7 +79,9 @@ export class NodeProcess {
 
   /** `script` runs instead of nodeChild.ts (it speaks the same JSON-lines protocol); `env` adds variables. */
   constructor(config: ChildConfig | { readonly data: string }, opts: { readonly script?: string; readonly env?: Record<string, string> } = {}) {
-    this.proc = spawn(process.execPath, ['--import', 'tsx', opts.script ?? CHILD, JSON.stringify(config)], {
+    // BLYAN_CHILD_NODE_ARGS adds Node flags to every child, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile.
+    const nodeArgs = (process.env.BLYAN_CHILD_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+    this.proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', opts.script ?? CHILD, JSON.stringify(config)], {
       cwd: ROOT,
       stdio: ['pipe', 'pipe', 'pipe'],
       ...(opts.env === undefined ? {} : { env: { ...process.env, ...opts.env } }),

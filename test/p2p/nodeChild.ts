@@ -1,11 +1,7 @@
 // Child process for the p2p tests and bench: opens a data dir, starts the p2p node, reports events as JSON
 // lines on stdout and takes commands as JSON lines on stdin. Argument: a JSON ChildConfig (fixture.ts).
-import '../../src/p2p/polyfill.ts';
-import { createInterface } from 'node:readline';
 import { createBlock } from '../../src/chain/block.ts';
 import { toHex } from '../../src/chain/hash.ts';
-import { presetByName } from '../../src/chain/presets.ts';
-import { BlockStore } from '../../src/chain/store.ts';
 import type { Block } from '../../src/chain/types.ts';
 import { verifyStore } from '../../src/chain/verifyStore.ts';
 import { encodeBlockMessage } from '../../src/p2p/gossip.ts';
@@ -13,14 +9,11 @@ import { startP2p } from '../../src/p2p/index.ts';
 import { serveRpc } from '../../src/p2p/protocols/rpc.ts';
 import { handleTile, LeafCache, TILE_LIMITS, TILE_PROTOCOL } from '../../src/p2p/protocols/tiles.ts';
 import { deterministicBytes, TEST_KEY } from '../helpers/fixtures.ts';
+import { type Command, openChildStore, out, serveCommands, stopAndExit } from './childKit.ts';
 import type { ChildConfig } from './fixture.ts';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
-const out = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`);
-
-const presetName = BlockStore.presetNameOf(config.data);
-if (presetName === undefined) throw new Error(`no chain in ${config.data}`);
-const store = BlockStore.open(config.data, presetByName(presetName));
+const store = openChildStore(config.data);
 const node = await startP2p({
   store,
   dataDir: config.data,
@@ -78,7 +71,7 @@ function mine(size: number): { block: Block; payload: Uint8Array } {
   return { block, payload };
 }
 
-async function run(cmd: Record<string, unknown>): Promise<Record<string, unknown>> {
+async function run(cmd: Command): Promise<Record<string, unknown>> {
   switch (cmd.cmd) {
     case 'sync': {
       const r = await node.sync();
@@ -115,15 +108,10 @@ async function run(cmd: Record<string, unknown>): Promise<Record<string, unknown
       return { block: toHex(block.id), recipients: r.recipients.length };
     }
     case 'stop':
-      await node.stop();
-      await store.close();
-      out({ event: 'reply', id: cmd.id });
-      process.exit(0);
-      break;
+      return stopAndExit(cmd, node, store);
     default:
       throw new Error(`unknown command ${String(cmd.cmd)}`);
   }
-  return {};
 }
 
 if (config.syncOnStart === true) {
@@ -133,14 +121,4 @@ if (config.syncOnStart === true) {
     .catch((err: unknown) => out({ event: 'sync-error', message: (err as Error).message }));
 }
 
-createInterface({ input: process.stdin }).on('line', (line) => {
-  let cmd: Record<string, unknown>;
-  try {
-    cmd = JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    return;
-  }
-  run(cmd)
-    .then((r) => out({ event: 'reply', id: cmd.id, ...r }))
-    .catch((err: unknown) => out({ event: 'reply', id: cmd.id, error: { message: (err as Error).message, code: (err as { code?: string }).code } }));
-});
+serveCommands(run);
