@@ -10,10 +10,10 @@ import { type KadDHT, kadDHT, passthroughMapper, removePrivateAddressesMapper } 
 import { type Ping, ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
 import { uPnPNAT } from '@libp2p/upnp-nat';
-import { yamux } from '@libp2p/yamux';
 import { createLibp2p } from 'libp2p';
 import { sha256 } from '../chain/hash.ts';
 import { fastNoise } from './noiseFast.ts';
+import { yamuxHalfWindow } from './yamuxWindow.ts';
 
 /**
  * The libp2p host of a node (docs/sync-protocol.md §1): TCP, Noise, Yamux, identify, ping, gossipsub and a
@@ -97,7 +97,8 @@ export async function createHost(opts: HostOptions): Promise<Host> {
       // Streams start at yamux's standard 256 KiB window (a larger initial window is not announced to the
       // other side, so a peer with the default would reset our streams) and grow up to 16 MiB while data
       // keeps flowing, which keeps a 4 MiB tile moving without a window-update round trip per 256 KiB.
-      yamux({ maxInboundStreams: 256, streamOptions: { maxStreamWindowSize: 16 * 1024 * 1024 } }),
+      // Window updates at half the window, not after every frame (yamuxWindow.ts).
+      yamuxHalfWindow({ maxInboundStreams: 256, streamOptions: { maxStreamWindowSize: 16 * 1024 * 1024 } }),
     ],
     connectionManager: {
       maxConnections: opts.maxConnections,
