@@ -68,8 +68,19 @@ const STATUS: Partial<Record<BlyanErrorCode, number>> = {
   NODE_NO_WALLET: 503,
   // A follower's transaction that no ledger producer included in time (docs/ledger.md §9.4).
   LEDGER_PRODUCER_UNREACHABLE: 503,
+  // A node configured to produce while chain A's params name another producer: it refuses to fork chain C.
+  LEDGER_NOT_PRODUCER: 503,
   PASSPHRASE_REQUIRED: 503,
 };
+
+/**
+ * The code of an error answer when it is one a client caused (a listed BlyanErrorCode, e.g. LEDGER_INSUFFICIENT_FUNDS),
+ * else undefined (a fault of the node, or the HTTP layer's own codes): how a client of this API (the CLI through a
+ * running node, src/cli/nodeClient.ts) turns an answer back into the same typed error.
+ */
+export function clientErrorCode(code: string): BlyanErrorCode | undefined {
+  return Object.hasOwn(STATUS, code) ? (code as BlyanErrorCode) : undefined;
+}
 
 /** HTTP status and body for a thrown value. Only a fault of ours is a 500. */
 export function toHttpError(err: unknown): { status: number; body: ApiErrorBody } {

@@ -41,6 +41,13 @@ export interface AppendOptions {
   readonly alsoWrite?: () => void;
 }
 
+/**
+ * A rule the owner of a store adds beyond the chain's (the ledger's rules for chain C, src/ledger/blockGate.ts).
+ * It runs inside appendBatch's write transaction once every block of the batch passed the chain rules, with the
+ * batch in the order it is written; throwing refuses the whole batch, so nothing it refuses is ever stored.
+ */
+export type AppendCheck = (items: readonly AppendItem[]) => void;
+
 export interface StoredBlock {
   readonly block: Block;
   /** Position in the chain's local sequence (A, C, D: equals the header index). */
@@ -71,6 +78,7 @@ export class BlockStore implements ChainView {
   private readonly metaDb: Database<unknown, string>;
   private readonly heads = new Map<ChainLetter, { id: Hash; header: BlockHeader; seq: number }>();
   private readonly headerCache = new Map<string, BlockHeader>();
+  private readonly appendChecks = new Set<AppendCheck>();
 
   private constructor(path: string, preset: Preset) {
     this.path = path;
@@ -358,6 +366,7 @@ export class BlockStore implements ChainView {
         results.push({ block, seq });
         opts.onProgress?.(i + 1, ordered.length);
       }
+      for (const check of this.appendChecks) check(ordered);
       opts.alsoWrite?.();
     });
     // Only after the commit do the in-memory views learn about the new blocks.
@@ -365,6 +374,12 @@ export class BlockStore implements ChainView {
       this.heads.set(block.header.chain, { id: block.id, header: block.header, seq });
     }
     return results;
+  }
+
+  /** Adds a rule every later appendBatch applies (see AppendCheck); returns its removal. */
+  addAppendCheck(check: AppendCheck): () => void {
+    this.appendChecks.add(check);
+    return () => this.appendChecks.delete(check);
   }
 
   /**

@@ -6,6 +6,7 @@ import type { BlockStore } from '../chain/store.ts';
 import type { Block } from '../chain/types.ts';
 import { BlyanError } from '../errors.ts';
 import { applyBlock } from './apply.ts';
+import { checkProducer } from './blockRules.ts';
 import type { LedgerStore, LedgerView } from './ledgerStore.ts';
 import { fixedSchedule, type ParamsSchedule, paramsScheduleOf } from './paramsSchedule.ts';
 import { MemoryLedgerState } from './memoryState.ts';
@@ -91,7 +92,10 @@ export async function auditView(view: LedgerView, preset: Preset, schedule: Para
   let prev: Block | undefined;
   for await (const { block, payload } of view.chain()) {
     checkLink(block, payload, n, prev, preset);
-    const diff = applyBlock(replay, block.header, payload, schedule.at(block.header.time));
+    const params = schedule.at(block.header.time);
+    // C1: while chain A names a ledger producer, every txbatch block is its (docs/ledger.md §9.4).
+    checkProducer(block.header, params);
+    const diff = applyBlock(replay, block.header, payload, params);
     for (const p of diff.postings) {
       if (p.amount <= 0n) fail('A1', `posting ${p.block}/${p.seq} has a non-positive amount`);
       debits += p.amount;

@@ -1,4 +1,5 @@
 import { createBlock } from '../chain/block.ts';
+import { addressOf } from '../chain/sign.ts';
 import { toHex } from '../chain/hash.ts';
 import type { BlockStore } from '../chain/store.ts';
 import { BlyanError } from '../errors.ts';
@@ -120,6 +121,8 @@ export class Ledger<S extends LedgerStore = LmdbLedgerStore> {
   private pokeScheduled = false;
   /** The producer's pool of gossiped transactions (undefined unless this ledger produces). */
   readonly mempool: Mempool | undefined;
+  /** The address of the producer key (the author of the blocks this ledger makes). */
+  private readonly producerAddress: Uint8Array | undefined;
 
   private constructor(
     readonly store: S,
@@ -130,6 +133,7 @@ export class Ledger<S extends LedgerStore = LmdbLedgerStore> {
     this.params = store.params;
     this.now = opts.now ?? Date.now;
     this.maxBatch = Math.min(opts.maxBatch ?? 5_000, MAX_TXS_PER_BATCH);
+    this.producerAddress = opts.producerKey === undefined ? undefined : addressOf(opts.producerKey);
     if (opts.producerKey !== undefined) {
       const lmdb = store instanceof LmdbLedgerStore ? store : undefined;
       this.mempool = new Mempool({
@@ -339,6 +343,18 @@ export class Ledger<S extends LedgerStore = LmdbLedgerStore> {
     const overlay = new StateOverlay(snap, index, time);
     // Every validator applies this block with the parameters in force at its time (chain A `params` blocks).
     const params = this.paramsAt(time);
+    // Chain A names the ledger producer: a node configured to produce that is not it refuses (every other node
+    // would refuse its block, rule C1) instead of forking chain C. Thrown here, nothing is written.
+    if (params.producer !== null) {
+      const me = hexAddress(this.producerAddress ?? addressOf(producerKey));
+      if (me !== params.producer) {
+        throw new BlyanError(
+          'LEDGER_NOT_PRODUCER',
+          `this node (${me}) is configured to produce chain C, but chain A's params name ${params.producer} the ledger producer from ${new Date(time).toISOString()}: it refuses to fork chain C; run it as a follower (--ledger-producer off) or hand production over with a params block`,
+          { author: me, producer: params.producer },
+        );
+      }
+    }
     const ids: Hex32[] = [];
     for (const { p, txId } of live) {
       if (p.key !== undefined) {
@@ -368,6 +384,16 @@ export class Ledger<S extends LedgerStore = LmdbLedgerStore> {
     }
     out.plan = { block, payload, diff: overlay.diff(), idempotency };
     return out;
+  }
+
+  /**
+   * The ledger producer chain A names at time `t` when this ledger is configured to produce and is not it (it then
+   * refuses every batch with LEDGER_NOT_PRODUCER rather than fork chain C); undefined otherwise.
+   */
+  producerConflict(t: number = this.now()): Hex20 | undefined {
+    if (this.producerAddress === undefined || this.follower !== undefined) return undefined;
+    const named = this.paramsAt(t).producer;
+    return named !== null && named !== hexAddress(this.producerAddress) ? named : undefined;
   }
 
   /** The economic parameters in force at block time `t`: the preset's, or a chain-A `params` block's (docs/ledger.md §6.1). */

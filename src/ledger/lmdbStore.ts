@@ -1,9 +1,11 @@
 import type { Database } from 'lmdb';
-import { equalBytes } from '../chain/hash.ts';
+import { equalBytes, type Hash, toHex } from '../chain/hash.ts';
 import type { Preset } from '../chain/presets.ts';
-import type { BlockStore } from '../chain/store.ts';
+import type { AppendItem, BlockStore } from '../chain/store.ts';
+import type { Block } from '../chain/types.ts';
 import { BlyanError } from '../errors.ts';
-import { applyBlock } from './apply.ts';
+import { checkIncoming } from './blockGate.ts';
+import { checkLedgerBlock } from './blockRules.ts';
 import { type BatchPlan, type ChainEntry, type IdempotencyRecord, type LedgerStore, type LedgerView, StaleHeadError } from './ledgerStore.ts';
 import type { LedgerParams } from './params.ts';
 import { paramsScheduleOf } from './paramsSchedule.ts';
@@ -46,11 +48,24 @@ export interface AppliedBlock {
   readonly txIds: readonly Hex32[];
 }
 
+/**
+ * Diffs of checked chain-C blocks kept until catch-up applies them. Catch-up is lazy, so during a sync many batches
+ * may be stored before the ledger applies any; each batch's check needs the state at its parent, and without the
+ * diffs it would re-run every stored, unapplied block. Bounded by blocks and by transactions (a diff's size).
+ */
+const CHECKED_MAX_BLOCKS = 4096;
+const CHECKED_MAX_TXS = 200_000;
+
 export class LmdbLedgerStore implements LedgerStore, LedgerReader {
   readonly kind = 'lmdb';
   readonly preset: Preset;
   private readonly db: Database<Buffer, string>;
   private readonly appliedListeners = new Set<(b: AppliedBlock) => void>();
+  /** Block id (hex) → the diff the gate computed for it, and the parameters object it was computed with. */
+  private readonly checked = new Map<string, { readonly params: LedgerParams; readonly diff: LedgerDiff }>();
+  private checkedTxs = 0;
+  /** The block this store's own writeBatch is appending: its state is being written with it, nothing to check. */
+  private producing: Hash | undefined;
 
   constructor(
     readonly blocks: BlockStore,
@@ -194,20 +209,80 @@ export class LmdbLedgerStore implements LedgerStore, LedgerReader {
     return this.db.transactionSync(fn);
   }
 
-  /** Applies every chain-C block above the ledger's height (blocks that arrived by another path, e.g. an archive import), each in its own transaction. */
+  /**
+   * Refuses, from now on, every chain-C block the block store would gain from elsewhere (gossip, sync) that
+   * breaks a ledger rule against the state at its parent (src/ledger/blockGate.ts): the block store's append
+   * fails with LEDGER_NOT_PRODUCER or LEDGER_BLOCK_INVALID and stores nothing. Returns the removal.
+   */
+  guardAppends(): () => void {
+    return this.blocks.addAppendCheck((items) => this.checkAppend(items));
+  }
+
+  /** Runs inside the block store's write transaction: every read sees the store as the batch will extend it. */
+  private checkAppend(items: readonly AppendItem[]): void {
+    const own = this.producing;
+    const foreign = items.filter((it) => it.block.header.chain === 'C' && (own === undefined || !equalBytes(it.block.id, own)));
+    if (foreign.length === 0) return;
+    const schedule = paramsScheduleOf(this.blocks, this.params);
+    checkIncoming(foreign, {
+      state: this,
+      height: this.height(),
+      stored: (i) => this.storedBlock(i),
+      payloadOf: (hash) => this.blocks.getPayload(hash),
+      paramsAt: (t) => schedule.at(t),
+      known: (block, p) => this.knownDiff(block, p),
+      remember: (block, p, diff) => this.remember(toHex(block.id), p, diff),
+    });
+  }
+
+  private remember(id: string, params: LedgerParams, diff: LedgerDiff): void {
+    this.forget(id);
+    while (this.checked.size > 0 && (this.checked.size >= CHECKED_MAX_BLOCKS || this.checkedTxs + diff.txIds.length > CHECKED_MAX_TXS)) {
+      this.forget(this.checked.keys().next().value as string);
+    }
+    this.checked.set(id, { params, diff });
+    this.checkedTxs += diff.txIds.length;
+  }
+
+  private forget(id: string): void {
+    const hit = this.checked.get(id);
+    if (hit === undefined) return;
+    this.checked.delete(id);
+    this.checkedTxs -= hit.diff.txIds.length;
+  }
+
+  /** A diff is reused only under the very parameters object it was computed with (chain A unchanged since). */
+  private knownDiff(block: Block, p: LedgerParams): LedgerDiff | undefined {
+    const hit = this.checked.get(toHex(block.id));
+    return hit !== undefined && hit.params === p && hit.diff.block === block.header.index ? hit.diff : undefined;
+  }
+
+  private storedBlock(i: number): { block: Block; payload: Uint8Array } {
+    const id = this.blocks.idAt('C', i);
+    const block = id === undefined ? undefined : this.blocks.getBlock(id);
+    if (block === undefined) throw new BlyanError('STORE_CORRUPT', `chain C has no block at ${i}`);
+    const payload = block.header.payloadSize === 0 ? new Uint8Array(0) : this.blocks.getPayload(block.header.payloadHash);
+    if (payload === undefined) throw new BlyanError('STORE_CORRUPT', `payload of C:${i} is missing`);
+    return { block, payload };
+  }
+
+  /**
+   * Applies every chain-C block above the ledger's height (blocks that arrived by another path: gossip or sync on
+   * a follower, an archive import), each in its own transaction, with the same rules as the gate (the producer
+   * rule and every transaction). A block that breaks one stops the ledger there (LEDGER_NOT_PRODUCER,
+   * LEDGER_BLOCK_INVALID); on a node whose appends are guarded no such block is stored in the first place.
+   */
   catchUp(): number {
     const head = this.blocks.headOf('C');
     if (head === undefined) return 0;
     let applied = 0;
     while (this.height() < head.header.index) {
       const done = this.transaction(() => {
-        const i = this.height() + 1;
-        const id = this.blocks.idAt('C', i);
-        const block = id === undefined ? undefined : this.blocks.getBlock(id);
-        if (block === undefined) throw new BlyanError('STORE_CORRUPT', `chain C has no block at ${i}`);
-        const payload = block.header.payloadSize === 0 ? new Uint8Array(0) : this.blocks.getPayload(block.header.payloadHash);
-        if (payload === undefined) throw new BlyanError('STORE_CORRUPT', `payload of C:${i} is missing`);
-        const diff = applyBlock(this, block.header, payload, paramsScheduleOf(this.blocks, this.params).at(block.header.time));
+        const { block, payload } = this.storedBlock(this.height() + 1);
+        const p = paramsScheduleOf(this.blocks, this.params).at(block.header.time);
+        // The diff the gate computed for this block at its arrival, against this same state, if still kept.
+        const diff = this.knownDiff(block, p) ?? checkLedgerBlock(this, block.header, payload, p);
+        this.forget(toHex(block.id));
         this.write(diff);
         return { block, txIds: diff.txIds };
       });
@@ -262,12 +337,17 @@ export class LmdbLedgerStore implements LedgerStore, LedgerReader {
     if (plan === undefined) return false;
     const head = this.blocks.headOf('C');
     if (head === undefined || !equalBytes(head.id, snap.head.id)) throw new StaleHeadError('another writer appended to chain C');
-    this.blocks.appendBatch([{ block: plan.block, payload: plan.payload }], {
-      alsoWrite: () => {
-        if (this.height() !== snap.head.height) throw new StaleHeadError(`ledger state moved to C:${this.height()}`);
-        this.write(plan.diff, plan.idempotency);
-      },
-    });
+    this.producing = plan.block.id;
+    try {
+      this.blocks.appendBatch([{ block: plan.block, payload: plan.payload }], {
+        alsoWrite: () => {
+          if (this.height() !== snap.head.height) throw new StaleHeadError(`ledger state moved to C:${this.height()}`);
+          this.write(plan.diff, plan.idempotency);
+        },
+      });
+    } finally {
+      this.producing = undefined;
+    }
     this.notifyApplied(plan.block.header, plan.block.id, plan.diff.txIds);
     return true;
   }

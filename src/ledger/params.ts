@@ -14,6 +14,11 @@ export interface LedgerParams {
   readonly genesis: { readonly rewardPool: bigint; readonly validationPool: bigint; readonly treasury: bigint };
   /** Who may sign Grant and reward transactions (the validator set will replace this list). */
   readonly authorities: readonly Hex20[];
+  /**
+   * The ledger producer (docs/ledger.md §9.4): the only author a chain-C `txbatch` block may have while these
+   * parameters are in force. null (the presets, and every v1 params block): any author, as chain C always was.
+   */
+  readonly producer: Hex20 | null;
   readonly pricing: {
     /** Price of 1,000 tokens in base units. */
     readonly perKiloToken: bigint;
@@ -62,6 +67,7 @@ export function ledgerParamsFor(preset: Preset): LedgerParams {
     chainId: preset.chainId,
     genesis: { rewardPool: 10_000_000n * ONE_BLY, validationPool: 1_000_000n * ONE_BLY, treasury: 10_000_000n * ONE_BLY },
     authorities: [GENESIS_AUTHORITY],
+    producer: null,
     pricing: { perKiloToken: ONE_BLY, burnBps: 100n, maxQuoteTtlMs: 10 * 60_000, maxTokensPerQuery: 1_000_000n },
     freeTier: {
       dailyQuota: { new: 5, active: 20, contributor: 100, trusted: 500 },

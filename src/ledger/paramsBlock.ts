@@ -14,6 +14,10 @@ import { type Hex20, hexAddress } from './systemAccounts.ts';
  *    freeTier: {dailyQuota: {new, active, contributor, trusted}, maxTokensPerRequest, activeNonce, trustedStake, trustedRewards},
  *    rewards: {deltaPerPercent, deltaCap, usageBase, usageUnit, usageCapPpm, speedCapPpm, qualityCapPpm, recencyCapPpm,
  *              validatorPerEpoch, epochMs}}
+ *   v2: the same keys plus `producer: bytes20`, the ledger producer (docs/ledger.md §9.4).
+ * Versions rather than an optional key: P1 refuses unknown keys, so a v1 reader refuses a v2 block outright
+ * (ignoring it) instead of half-understanding it; and a change without a producer is still written as v1, so
+ * every block an older node accepted keeps its bytes and meaning.
  */
 export interface ParamsChange {
   /** Block time (ms) from which these parameters apply; at least PARAMS_NOTICE_MS after the block's own time. */
@@ -22,6 +26,8 @@ export interface ParamsChange {
   readonly pricing: LedgerParams['pricing'];
   readonly freeTier: LedgerParams['freeTier'];
   readonly rewards: LedgerParams['rewards'];
+  /** The ledger producer from `activeFrom` on; null: any author (a v1 payload). */
+  readonly producer: Hex20 | null;
 }
 
 export const MAX_AUTHORITIES = 64;
@@ -57,10 +63,12 @@ const TRUST: readonly TrustLevel[] = ['new', 'active', 'contributor', 'trusted']
 export function encodeParamsChange(c: ParamsChange): Uint8Array {
   validateParamsChange(c);
   const s = (n: bigint) => n.toString();
+  const addr = (a: Hex20) => new Uint8Array(Buffer.from(a.slice(2), 'hex'));
   return dagCbor.encode({
-    v: 1,
+    v: c.producer === null ? 1 : 2,
+    ...(c.producer === null ? {} : { producer: addr(c.producer) }),
     activeFrom: c.activeFrom,
-    authorities: c.authorities.map((a) => new Uint8Array(Buffer.from(a.slice(2), 'hex'))),
+    authorities: c.authorities.map(addr),
     pricing: { perKiloToken: s(c.pricing.perKiloToken), burnBps: s(c.pricing.burnBps), maxQuoteTtlMs: c.pricing.maxQuoteTtlMs, maxTokensPerQuery: s(c.pricing.maxTokensPerQuery) },
     freeTier: {
       dailyQuota: { ...c.freeTier.dailyQuota },
@@ -92,8 +100,15 @@ export function decodeParamsChange(bytes: Uint8Array): ParamsChange {
   } catch (err) {
     bad(`not DAG-CBOR (${(err as Error).message})`);
   }
-  const o = obj(raw, 'payload', ['v', 'activeFrom', 'authorities', 'pricing', 'freeTier', 'rewards']);
-  if (o.v !== 1) bad('version must be 1');
+  const version = typeof raw === 'object' && raw !== null && 'v' in raw ? (raw as { v: unknown }).v : undefined;
+  if (version !== 1 && version !== 2) bad('version must be 1 or 2');
+  const keys = ['v', 'activeFrom', 'authorities', 'pricing', 'freeTier', 'rewards'];
+  const o = obj(raw, 'payload', version === 2 ? [...keys, 'producer'] : keys);
+  let producer: Hex20 | null = null;
+  if (version === 2) {
+    if (!(o.producer instanceof Uint8Array) || o.producer.byteLength !== 20) bad('producer must be a 20-byte address');
+    producer = hexAddress(o.producer);
+  }
   if (!Array.isArray(o.authorities)) bad('authorities must be a list');
   const authorities = o.authorities.map((a) => {
     if (!(a instanceof Uint8Array) || a.byteLength !== 20) bad('every authority must be a 20-byte address');
@@ -126,6 +141,7 @@ export function decodeParamsChange(bytes: Uint8Array): ParamsChange {
       validatorPerEpoch: big(r.validatorPerEpoch, 'rewards.validatorPerEpoch'),
       epochMs: int(r.epochMs, 'rewards.epochMs'),
     },
+    producer,
   };
   validateParamsChange(change);
   // One byte string per value (as for headers): re-encoding must give the same bytes.
@@ -148,10 +164,18 @@ export function validateParamsChange(c: ParamsChange): void {
 
 /** The parameters a change makes, on a network whose chain id and genesis balances stay what they were. */
 export function applyParamsChange(base: LedgerParams, c: ParamsChange): LedgerParams {
-  return { chainId: base.chainId, genesis: base.genesis, authorities: [...c.authorities], pricing: { ...c.pricing }, freeTier: { ...c.freeTier, dailyQuota: { ...c.freeTier.dailyQuota } }, rewards: { ...c.rewards } };
+  return {
+    chainId: base.chainId,
+    genesis: base.genesis,
+    authorities: [...c.authorities],
+    producer: c.producer,
+    pricing: { ...c.pricing },
+    freeTier: { ...c.freeTier, dailyQuota: { ...c.freeTier.dailyQuota } },
+    rewards: { ...c.rewards },
+  };
 }
 
 /** The change that would keep `p` as it is (a starting point for editing). */
 export function changeOf(p: LedgerParams, activeFrom: number): ParamsChange {
-  return { activeFrom, authorities: [...p.authorities], pricing: { ...p.pricing }, freeTier: { ...p.freeTier, dailyQuota: { ...p.freeTier.dailyQuota } }, rewards: { ...p.rewards } };
+  return { activeFrom, authorities: [...p.authorities], producer: p.producer, pricing: { ...p.pricing }, freeTier: { ...p.freeTier, dailyQuota: { ...p.freeTier.dailyQuota } }, rewards: { ...p.rewards } };
 }

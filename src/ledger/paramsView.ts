@@ -22,6 +22,8 @@ export function paramsView(blocks: BlockStore, now = Date.now()): ParamsView {
 
 /** Decimal strings for bigints and checksummed authorities: the JSON people and scripts read. */
 export function paramsJson(p: LedgerParams): Record<string, unknown> {
-  return JSON.parse(JSON.stringify({ ...p, authorities: p.authorities.map((a) => formatAddress(parseAddress(a))) }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, unknown>;
+  const checksummed = (a: string) => formatAddress(parseAddress(a));
+  const view = { ...p, authorities: p.authorities.map(checksummed), producer: p.producer === null ? null : checksummed(p.producer) };
+  return JSON.parse(JSON.stringify(view, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, unknown>;
 }
 

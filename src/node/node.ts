@@ -9,6 +9,7 @@ import { SiweNonces } from '../api/auth/siwe.ts';
 import { ApiMetrics } from '../api/metrics.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { LedgerStore } from '../ledger/ledgerStore.ts';
+import { LmdbLedgerStore } from '../ledger/lmdbStore.ts';
 import { closeLedger, openLedger } from '../ledger/openLedger.ts';
 import { Billing } from './billing.ts';
 import type { ModelEntry } from '../engine/modelRegistry.ts';
@@ -19,6 +20,7 @@ import { ChainCSync } from './chainCSync.ts';
 import { loadOrCreateNodeKey } from './nodeKey.ts';
 import { P2pService } from './p2pService.ts';
 import { removeRunFile, writeRunFile } from './runFile.ts';
+import { writeLedgerMode } from './ledgerMode.ts';
 import { createLearning, type NodeLearning } from './learning.ts';
 
 /**
@@ -58,6 +60,9 @@ export class BlyanNode {
       const producer = ledgerProducerOf(config);
       ledger = await openLedger(store, { url: config.ledgerUrl, ...(producer ? { producerKey: nodeKey.privateKey } : {}) });
       const led = ledger;
+      // A chain-C block from the network (gossip, sync) is stored only if it keeps the ledger's rules against the
+      // state at its parent (docs/ledger.md §9.4): an invalid producer block is refused, not a stopped ledger.
+      if (ledger.store instanceof LmdbLedgerStore) ledger.store.guardAppends();
       // On a shared PostgreSQL ledger other processes add chain-C blocks: mirror them into this store.
       if (ledger.store.kind === 'postgres') chainSync = new ChainCSync(ledger);
       const billing = new Billing(ledger, nodeKey, { anonymousDailyQuota: config.anonymousDailyQuota });
@@ -113,6 +118,8 @@ export class BlyanNode {
     }
     const node = new BlyanNode(config, store, engine, server, shutdown, learning, ledger, chainSync, p2p);
     writeRunFile(config.dataDir, { url: node.url, pid: process.pid, role: config.role, peerId: p2p?.p2p.peerId ?? null, multiaddrs: p2p?.p2p.multiaddrs() ?? [] });
+    // Kept after the node stops: ledger CLI commands refuse to write chain C on a follower's data dir (src/cli/ledgerTarget.ts).
+    writeLedgerMode(config.dataDir, ledger.mode === 'follower' ? 'follower' : 'producer');
     return node;
   }
 

@@ -1,6 +1,7 @@
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { writeFileAtomicSync } from '../atomicFile.ts';
 
 /**
  * `<data>/node.run.json`: where the node running on a data dir answers (its API URL, peer id and multiaddrs),
@@ -19,9 +20,7 @@ export type RunInfo = z.infer<typeof RunInfo>;
 const FILE = 'node.run.json';
 
 export function writeRunFile(dataDir: string, info: RunInfo): void {
-  const path = join(dataDir, FILE);
-  writeFileSync(`${path}.tmp`, `${JSON.stringify(info, null, 2)}\n`);
-  renameSync(`${path}.tmp`, path);
+  writeFileAtomicSync(join(dataDir, FILE), `${JSON.stringify(info, null, 2)}\n`);
 }
 
 export function removeRunFile(dataDir: string): void {

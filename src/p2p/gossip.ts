@@ -75,7 +75,14 @@ export function classifyBlockError(err: unknown, block: Block | undefined, headI
   switch (err.code) {
     case 'BLOCK_DUPLICATE':
     case 'BLOCK_FUTURE_TIME':
+    // Our own ledger is stuck on a block stored earlier (src/ledger/blockGate.ts): not this sender's doing.
+    case 'STORE_CORRUPT':
       return { verdict: 'ignore', unknownParent: false };
+    // A chain-C block that breaks a ledger rule against the state at its parent (docs/ledger.md §9.4): whoever
+    // produced or relayed it sent a block no honest node stores.
+    case 'LEDGER_BLOCK_INVALID':
+    case 'LEDGER_NOT_PRODUCER':
+      return { verdict: 'reject', unknownParent: false };
     case 'BLOCK_UNKNOWN_DEP':
       return { verdict: 'ignore', unknownParent: true };
     case 'BLOCK_BAD_PREV':

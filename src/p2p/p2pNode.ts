@@ -15,6 +15,7 @@ import { Gossip, GOSSIP_MAX_BYTES, type GossipEvent, type GossipVerdict } from '
 import { createHost, type Host, type NatOptions } from './host.ts';
 import { loadOrCreatePeerKey } from './peerId.ts';
 import { type PeerScoreEntry, PeerScores, type PenaltyReason } from './peerScore.ts';
+import { PeerScoreFile } from './peerScoreFile.ts';
 import { HEADERS_LIMITS, HEADERS_PROTOCOL, handleHeaders } from './protocols/headers.ts';
 import { serveRpc } from './protocols/rpc.ts';
 import { RpcSessions, serveSession } from './protocols/rpcSession.ts';
@@ -23,7 +24,7 @@ import { handleTile, LeafCache, TILE_LIMITS, TILE_PROTOCOL } from './protocols/t
 import { DEFAULT_TIMEOUTS, DEFAULT_TUNING, penaltyFor, type SyncContext, type SyncEvent, type SyncPeer, type SyncTimeouts, type SyncTuning } from './sync/context.ts';
 import { syncPayloads } from './sync/payloadSync.ts';
 import { SyncProgress, type SyncStatus } from './sync/progress.ts';
-import { runSync, type SyncResult } from './sync/syncer.ts';
+import { blameLedgerRefusal, runSync, type SyncResult } from './sync/syncer.ts';
 import { SyncState } from './sync/syncState.ts';
 import { type RemoteExpertEvent, RemoteExpertRunner, type RemoteRunnerOptions } from './remoteExperts.ts';
 import { ExpertAnnouncer, type RegistryEvent, type WorkerView, WorkerRegistry } from './workerRegistry.ts';
@@ -90,6 +91,8 @@ export type P2pEvent =
   | { readonly type: 'peer-status'; readonly peer: string; readonly heads: HeadsJson }
   | { readonly type: 'penalty'; readonly peer: string; readonly reason: PenaltyReason; readonly code: string; readonly message: string }
   | { readonly type: 'ban'; readonly peer: string; readonly reason: PenaltyReason }
+  /** The saved peer scores (`<data>/p2p/peer-scores.json`) could not be read or written; the node carries on. */
+  | { readonly type: 'peer-scores-warning'; readonly message: string }
   | { readonly type: 'served'; readonly protocol: string; readonly peer: string; readonly bytes: number }
   | RegistryEvent
   | RemoteExpertEvent
@@ -163,13 +166,24 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
   const served: ServedCounters = { status: 0, headers: 0, tiles: 0, tileBytes: 0, refused: 0 };
   let libp2p: Host | undefined;
 
-  const scores = new PeerScores({
+  // Bans and faults outlive a restart (docs/sync-protocol.md §8): loaded before the host starts, so the
+  // connection gater refuses a still-banned peer from the first connection on.
+  const warnScores = (message: string) => {
+    emit({ type: 'peer-scores-warning', message });
+    process.emitWarning(message, { code: 'BLYAN_PEER_SCORES' });
+  };
+  const scores: PeerScores = new PeerScores({
     onBan: (peer, reason) => {
       book.delete(peer);
       emit({ type: 'ban', peer, reason });
       libp2p?.hangUp(peerIdFromString(peer)).catch(() => {});
     },
+    onChange: () => scoreFile.saveSoon(),
   });
+  const scoreFile = new PeerScoreFile(opts.dataDir, () => scores.records(), warnScores);
+  const saved = scoreFile.load();
+  if (saved.warning !== undefined) warnScores(saved.warning);
+  scores.restore(saved.records);
   const penalise = (peer: string, reason: PenaltyReason, err: unknown) => {
     emit({ type: 'penalty', peer, reason, code: isBlyanError(err) ? err.code : 'ERROR', message: err instanceof Error ? err.message : String(err) });
     scores.penalise(peer, reason);
@@ -365,7 +379,9 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
     penalise,
     fetchPayload: (block, from) => {
       const ctx = makeCtx(new SyncProgress());
-      void syncPayloads(ctx, [{ block, from: from.toString() }]);
+      const pending = [{ block, from: from.toString() }];
+      // A chain-C block the ledger refuses at the append costs its sender, as in a sync run.
+      void syncPayloads(ctx, pending).then((r) => blameLedgerRefusal(ctx, pending, r.error));
     },
     requestSync,
     onTx: opts.onTx,
@@ -523,6 +539,7 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
       gossip.stop();
       await host.stop();
       await running?.catch(() => undefined);
+      scoreFile.stop();
       if (ownKernels && kernels !== undefined) await (await kernels).close();
     },
   };

@@ -1,8 +1,9 @@
 import './polyfill.ts';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import type { PrivateKey } from '@libp2p/interface';
+import { writeFileAtomicSync } from '../atomicFile.ts';
 import { BlyanError } from '../errors.ts';
 
 /**
@@ -25,10 +26,7 @@ export async function loadOrCreatePeerKey(dataDir: string): Promise<PrivateKey> 
   }
   const key = await generateKeyPair('Ed25519');
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  // Write then rename, so a crash never leaves a half-written key that the next start would refuse.
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, privateKeyToProtobuf(key), { mode: 0o600 });
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, path);
+  // Atomically, so a crash never leaves a half-written key that the next start would refuse.
+  writeFileAtomicSync(path, privateKeyToProtobuf(key), { mode: 0o600 });
   return key;
 }

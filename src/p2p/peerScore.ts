@@ -34,6 +34,11 @@ export interface PeerScoreOptions {
   readonly maxScore?: number;
   /** Called once when a peer becomes banned (disconnect it). */
   readonly onBan?: (peer: string, reason: PenaltyReason) => void;
+  /** Called after every penalty: what records() returns changed (persist it; src/p2p/peerScoreFile.ts). */
+  readonly onChange?: () => void;
+  /** A kept record (a negative score, an expired ban) is forgotten this long after the peer's last fault. */
+  readonly recordTtlMs?: number;
+  /** Wall-clock milliseconds: bans and records are kept across restarts, so they run out while a node is down too. */
   readonly now?: () => number;
 }
 
@@ -44,26 +49,44 @@ export interface PeerScoreEntry {
   readonly penalties: Readonly<Partial<Record<PenaltyReason, number>>>;
 }
 
+/**
+ * What survives a restart (src/p2p/peerScoreFile.ts): bans, and the faults of peers not yet banned, so neither a
+ * peer that served bad data nor one whose faults were adding up starts clean when this node restarts. Positive
+ * credit is not kept: a good peer earns it back in a few answers.
+ */
+export interface PeerScoreRecord {
+  readonly peer: string;
+  readonly score: number;
+  /** Wall-clock ms the ban runs until; 0 when not banned. */
+  readonly bannedUntil: number;
+  readonly penalties: Readonly<Partial<Record<PenaltyReason, number>>>;
+  /** Wall-clock ms of the peer's last penalty: the record expires recordTtlMs later. */
+  readonly penalisedAt: number;
+}
+
 interface Entry {
   score: number;
   bannedUntil: number;
   penalties: Partial<Record<PenaltyReason, number>>;
+  penalisedAt: number;
 }
 
 /** Bounded: at most this many peers are remembered; the least recently touched is forgotten first. */
-const MAX_PEERS = 4096;
+export const MAX_PEERS = 4096;
 
 export class PeerScores {
   private readonly entries = new Map<string, Entry>();
   private readonly banThreshold: number;
   private readonly banMs: number;
   private readonly maxScore: number;
+  private readonly recordTtlMs: number;
   private readonly now: () => number;
 
   constructor(private readonly opts: PeerScoreOptions = {}) {
     this.banThreshold = opts.banThreshold ?? -100;
     this.banMs = opts.banMs ?? 30 * 60_000;
     this.maxScore = opts.maxScore ?? 20;
+    this.recordTtlMs = opts.recordTtlMs ?? 24 * 60 * 60_000;
     this.now = opts.now ?? Date.now;
   }
 
@@ -71,7 +94,7 @@ export class PeerScores {
     let e = this.entries.get(peer);
     if (e === undefined) {
       if (this.entries.size >= MAX_PEERS) this.entries.delete(this.entries.keys().next().value as string);
-      e = { score: 0, bannedUntil: 0, penalties: {} };
+      e = { score: 0, bannedUntil: 0, penalties: {}, penalisedAt: 0 };
     } else {
       this.entries.delete(peer);
     }
@@ -84,10 +107,12 @@ export class PeerScores {
     const wasBanned = e.bannedUntil > this.now();
     e.score -= PENALTY[reason];
     e.penalties[reason] = (e.penalties[reason] ?? 0) + 1;
+    e.penalisedAt = this.now();
     if (e.score <= this.banThreshold) {
       e.bannedUntil = this.now() + this.banMs;
       if (!wasBanned) this.opts.onBan?.(peer, reason);
     }
+    this.opts.onChange?.();
   }
 
   reward(peer: string, amount = 1): void {
@@ -104,10 +129,46 @@ export class PeerScores {
     const e = this.entries.get(peer);
     if (e === undefined || e.bannedUntil === 0) return false;
     if (e.bannedUntil > this.now()) return true;
-    // The ban ran out: the peer may come back, from a clean slate short of its old credit.
+    this.unban(e);
+    return false;
+  }
+
+  /** The ban ran out: the peer may come back, from a clean slate short of its old credit. */
+  private unban(e: Entry): void {
     e.bannedUntil = 0;
     e.score = Math.min(0, this.banThreshold / 2);
-    return false;
+  }
+
+  /** The entries worth keeping across a restart (PeerScoreRecord), least recently touched first. */
+  records(): PeerScoreRecord[] {
+    const now = this.now();
+    const out: PeerScoreRecord[] = [];
+    for (const [peer, e] of this.entries) {
+      if (e.bannedUntil !== 0 && e.bannedUntil <= now) this.unban(e);
+      const banned = e.bannedUntil > now;
+      if (!banned && (e.score >= 0 || e.penalisedAt + this.recordTtlMs <= now)) continue;
+      out.push({ peer, score: e.score, bannedUntil: e.bannedUntil, penalties: { ...e.penalties }, penalisedAt: e.penalisedAt });
+    }
+    return out;
+  }
+
+  /**
+   * Takes back records() of an earlier run (in the order given: the last is the most recently touched). A ban
+   * that ran out meanwhile is dropped as if it had run out here (the peer keeps a negative score), and a record
+   * whose last fault is older than recordTtlMs is forgotten.
+   */
+  restore(records: readonly PeerScoreRecord[]): void {
+    const now = this.now();
+    for (const r of records) {
+      const e: Entry = { score: Math.min(r.score, this.maxScore), bannedUntil: r.bannedUntil, penalties: { ...r.penalties }, penalisedAt: r.penalisedAt };
+      if (e.bannedUntil !== 0 && e.bannedUntil <= now) this.unban(e);
+      // A clock set back must not stretch a ban beyond what one fault here would give.
+      e.bannedUntil = Math.min(e.bannedUntil, now + this.banMs);
+      if (e.bannedUntil === 0 && (e.score >= 0 || e.penalisedAt + this.recordTtlMs <= now)) continue;
+      this.entries.delete(r.peer);
+      if (this.entries.size >= MAX_PEERS) this.entries.delete(this.entries.keys().next().value as string);
+      this.entries.set(r.peer, e);
+    }
   }
 
   snapshot(): PeerScoreEntry[] {

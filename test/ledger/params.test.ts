@@ -69,3 +69,32 @@ test('schedule: the preset until a change is active; non-authorities and short n
   assert.equal(junk.at(5).pricing.perKiloToken, BASE.pricing.perKiloToken);
   assert.equal(junk.refused.length, 1);
 });
+
+test('codec v2: a producer makes a v2 payload that round-trips; without one the payload stays v1, byte for byte', () => {
+  const v1 = changeOf(BASE, 5000);
+  assert.equal(v1.producer, null);
+  const v1Bytes = encodeParamsChange(v1);
+  assert.equal((dagCbor.decode(v1Bytes) as { v: number }).v, 1);
+  assert.deepEqual(decodeParamsChange(v1Bytes), v1);
+  const v2 = { ...v1, producer: OTHER };
+  const v2Bytes = encodeParamsChange(v2);
+  const raw = dagCbor.decode(v2Bytes) as Record<string, unknown>;
+  assert.equal(raw.v, 2);
+  assert.deepEqual(decodeParamsChange(v2Bytes), v2);
+  const refuse = (v: unknown) => assert.throws(() => decodeParamsChange(dagCbor.encode(v)), (e) => isBlyanError(e, 'LEDGER_BAD_PARAMS'));
+  refuse({ ...raw, v: 1 }); // a producer key in a v1 payload is an unknown key (P1)
+  refuse({ ...raw, producer: new Uint8Array(19) });
+  refuse({ ...raw, producer: 'x' });
+  refuse({ ...raw, v: 3 });
+  const { producer: _dropped, ...noProducer } = raw;
+  refuse(noProducer); // v2 without its producer
+});
+
+test('schedule: the producer is in force from activeFrom; a later v1 change names none again', () => {
+  const blocks = [block(1, 1000, AUTH, { ...changeOf(BASE, 2000), producer: OTHER }), block(2, 2500, AUTH, changeOf(BASE, 3000))];
+  const s = new ParamsSchedule(BASE, blocks, 100);
+  assert.deepEqual(s.refused, []);
+  assert.equal(s.at(1999).producer, null);
+  assert.equal(s.at(2000).producer, OTHER);
+  assert.equal(s.at(3000).producer, null);
+});

@@ -65,7 +65,7 @@ test('the audit catches tampered state, and an invalid txbatch block is refused 
     const payload = encodeBatch([sign(alice, 'Transfer', { to: bob.addr, amount: bly(4), nonce: 0n })]);
     const block = createBlock({ chain: 'C', index: head.header.index + 1, prev: head.id, deps: [], type: 'txbatch', time: T0 }, payload, bob.key, TINY);
     env.store.append(block, payload);
-    assert.throws(() => Ledger.open(env.store), (e) => isBlyanError(e, 'LEDGER_INSUFFICIENT_FUNDS') && e.data.tx === 0);
+    assert.throws(() => Ledger.open(env.store), (e) => isBlyanError(e, 'LEDGER_BLOCK_INVALID') && e.data.rule === 'LEDGER_INSUFFICIENT_FUNDS' && e.data.tx === 0);
   } finally {
     await env.close();
   }

@@ -1,7 +1,7 @@
 import { formatAddress, parseAddress } from '../../chain/address.ts';
 import { GENESIS_PRIVATE_KEY } from '../../chain/genesis.ts';
 import type { BlockStore } from '../../chain/store.ts';
-import { BlyanError } from '../../errors.ts';
+import { BlyanError, isBlyanError } from '../../errors.ts';
 import { formatBly, parseBly } from '../../ledger/amount.ts';
 import { type AuditReport, auditLedger } from '../../ledger/audit.ts';
 import { trustLevelOf } from '../../ledger/freeTier.ts';
@@ -23,6 +23,8 @@ import { PARAMS_NOTICE_MS, paramsScheduleOf } from '../../ledger/paramsSchedule.
 import { type ParamsView, paramsJson, paramsView } from '../../ledger/paramsView.ts';
 import { findWallet } from '../../wallet/walletStore.ts';
 import { unlockWallet } from '../../wallet/signer.ts';
+import { ledgerTargetOf } from '../ledgerTarget.ts';
+import { NodeLedger } from '../nodeLedger.ts';
 import { openStore } from '../openStore.ts';
 
 /** The ledger commands' work, apart from argument parsing and printing (src/cli/commands/ledger.ts, wallet.ts). */
@@ -90,30 +92,51 @@ export interface SendResult extends Omit<TxReceipt, 'from'> {
   amount: string;
 }
 
-/** Signs a Transfer with the wallet and commits it in a block this node authors (local ledger). */
+/**
+ * Signs a Transfer with the wallet and commits it: through the node running on the data dir when there is one,
+ * else in a block of the data dir's own ledger (a single node); refused on a follower's data dir whose node is
+ * down (src/cli/ledgerTarget.ts).
+ */
 export async function sendAction(dataDir: string, to: string, amount: string, from: string | undefined, ledgerUrl?: string): Promise<SendResult> {
   const dest = toHex20(to);
   const units = parseBly(amount);
+  // Before the passphrase and the seconds of scrypt: a refusal should not cost them.
+  const target = ledgerTargetOf(dataDir, ledgerUrl);
   const wallet = await unlockWallet(dataDir, from === undefined ? {} : { address: from });
   try {
     const sender = hexAddress(wallet.address);
+    const result = (receipt: TxReceipt): SendResult => ({ ...receipt, from: formatAddress(wallet.address), to: formatAddress(parseAddress(to)), amount: formatBly(units) });
+    if (target.kind === 'node') {
+      const node = new NodeLedger(target.url);
+      const tx = signTx('Transfer', { from: sender, to: dest, amount: units, nonce: await node.nonce(sender) }, await node.domain(), wallet.privateKey);
+      return result(await node.submit(tx));
+    }
     return await withLedger(dataDir, wallet.privateKey, async (ledger) => {
       const nonce = (await ledger.account(sender))?.nonce ?? 0n;
       const tx = signTx('Transfer', { from: sender, to: dest, amount: units, nonce }, ledgerDomain(ledger.params.chainId), wallet.privateKey);
-      const receipt = await ledger.submit(tx);
-      return { ...receipt, from: formatAddress(wallet.address), to: formatAddress(parseAddress(to)), amount: formatBly(units) };
+      return result(await ledger.submit(tx));
     }, ledgerUrl);
   } finally {
     wallet.privateKey.fill(0);
   }
 }
 
-/** tiny and devnet only: a Grant from the treasury signed by the public genesis authority key. */
+/**
+ * tiny and devnet only: a Grant of any amount from the treasury, signed by the public genesis authority key (the
+ * node's POST /faucet grants a fixed amount once a day; this is the operator's tool). Committed where sendAction
+ * commits.
+ */
 export async function faucetAction(dataDir: string, to: string, amount: string, ledgerUrl?: string): Promise<TxReceipt> {
   const dest = toHex20(to);
   const units = parseBly(amount);
+  const authority = GENESIS_AUTHORITY;
+  const target = ledgerTargetOf(dataDir, ledgerUrl);
+  if (target.kind === 'node') {
+    const node = new NodeLedger(target.url);
+    const tx = signTx('Grant', { from: authority, to: dest, amount: units, nonce: await node.nonce(authority) }, await node.domain(), GENESIS_PRIVATE_KEY);
+    return node.submit(tx);
+  }
   return withLedger(dataDir, GENESIS_PRIVATE_KEY, async (ledger) => {
-    const authority = GENESIS_AUTHORITY;
     const nonce = (await ledger.account(authority))?.nonce ?? 0n;
     const tx = signTx('Grant', { from: authority, to: dest, amount: units, nonce }, ledgerDomain(ledger.params.chainId), GENESIS_PRIVATE_KEY);
     return ledger.submit(tx);
@@ -150,6 +173,8 @@ export interface RewardPayout {
  * reward pool, or an improvement too small to earn anything) is reported and the others still go through.
  */
 export async function payRewardsAction(dataDir: string, ledgerUrl?: string): Promise<RewardPayout[]> {
+  const target = ledgerTargetOf(dataDir, ledgerUrl);
+  if (target.kind === 'node') return payRewardsThroughNode(dataDir, new NodeLedger(target.url));
   return withLedger(dataDir, GENESIS_PRIVATE_KEY, async (ledger, store) => {
     const authority = GENESIS_AUTHORITY;
     let nonce = (await ledger.account(authority))?.nonce ?? 0n;
@@ -179,6 +204,38 @@ export async function payRewardsAction(dataDir: string, ledgerUrl?: string): Pro
   }, ledgerUrl);
 }
 
+/**
+ * payRewardsAction with a node running on the data dir: the reward records and what is already paid are read
+ * here (the data dir's ledger applies the node's chain C), the payouts go through the node one at a time, each
+ * with the nonce the node's view gives after the previous one (on a follower, the producer's mempool takes only
+ * the next nonce of an account, so several at once would be refused).
+ */
+async function payRewardsThroughNode(dataDir: string, node: NodeLedger): Promise<RewardPayout[]> {
+  const authority = GENESIS_AUTHORITY;
+  const owed = await withLedger(dataDir, undefined, async (ledger, store) => {
+    const rows: { reward: ReturnType<typeof fromLearningRecord>; row: RewardPayout }[] = [];
+    for (const learning of new RewardRecords(store).list()) {
+      const r = fromLearningRecord(learning);
+      const row: RewardPayout = { deltaBlock: r.deltaBlock, miner: r.miner, improvementPpm: r.improvementPpm.toString(), amount: formatBly(deltaRewardAmount(r.improvementPpm, ledger.params)), status: 'paid' };
+      if (await ledger.rewardPaid(deltaRewardKey(r))) row.status = 'already-paid';
+      rows.push({ reward: r, row });
+    }
+    return rows;
+  });
+  const domain = owed.some((o) => o.row.status === 'paid') ? await node.domain() : undefined;
+  for (const { reward, row } of owed) {
+    if (row.status !== 'paid' || domain === undefined) continue;
+    try {
+      const tx = signTx('DeltaReward', deltaRewardMessage(reward, authority, await node.nonce(authority)), domain, GENESIS_PRIVATE_KEY);
+      await node.submit(tx, deltaRewardKey(reward));
+    } catch (err) {
+      row.status = isBlyanError(err, 'LEDGER_ALREADY_PAID') ? 'already-paid' : 'refused';
+      if (row.status === 'refused') row.error = err instanceof BlyanError ? `${err.code}: ${err.message}` : String(err);
+    }
+  }
+  return owed.map((o) => o.row);
+}
+
 export async function paramsAction(dataDir: string): Promise<ParamsView> {
   const store = openStore(dataDir);
   try {
@@ -192,6 +249,8 @@ export interface SetParamsOptions {
   readonly pricePer1k?: string;
   readonly burnBps?: string;
   readonly authorities?: string;
+  /** The ledger producer's address, or "none" (any author). Unset: the producer in force stays. */
+  readonly producer?: string;
   readonly activeInSeconds?: string;
   /** Sign with this wallet of the data dir; default on tiny/devnet: the public genesis authority. */
   readonly wallet?: string;
@@ -230,7 +289,8 @@ export async function setParamsAction(dataDir: string, opts: SetParamsOptions): 
         ...(opts.burnBps === undefined ? {} : { burnBps: parseBpsArg(opts.burnBps) }),
       };
       const authorities = opts.authorities === undefined ? change.authorities : opts.authorities.split(',').map((a) => toHex20(a.trim()));
-      const payload = encodeParamsChange({ ...change, pricing, authorities });
+      const producer = opts.producer === undefined ? change.producer : opts.producer.trim().toLowerCase() === 'none' ? null : toHex20(opts.producer.trim());
+      const payload = encodeParamsChange({ ...change, pricing, authorities, producer });
       const signer = hexAddress(addressOf(key));
       if (!paramsScheduleOf(store).at(now).authorities.includes(signer)) {
         throw new BlyanError('LEDGER_NOT_AUTHORIZED', `${formatAddress(addressOf(key))} is not a ledger authority now; only an authority may change the parameters`);

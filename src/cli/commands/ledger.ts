@@ -22,7 +22,13 @@ function parseLimit(text: string): number {
 }
 
 export function registerLedgerCommands(program: Command): void {
-  const ledger = program.command('ledger').description('the BLY ledger on chain C: history, audit, devnet faucet and reward payouts');
+  const ledger = program
+    .command('ledger')
+    .description('the BLY ledger on chain C: history, audit, devnet faucet and reward payouts')
+    .addHelpText(
+      'after',
+      "\nfaucet, pay-rewards and `wallet send` add chain-C transactions. With a node running on the data dir they go through it\n(its POST /tx: on a network only the ledger producer writes chain C); on a follower's data dir whose node is down they\nare refused (LEDGER_FOLLOWER_OFFLINE: start it with `blyan up`); otherwise they are committed to the data dir's own ledger.",
+    );
 
   ledger
     .command('history')
@@ -56,7 +62,7 @@ export function registerLedgerCommands(program: Command): void {
 
   ledger
     .command('faucet')
-    .description('tiny/devnet only: grant BLY from the treasury (signed with the public genesis authority key)')
+    .description("tiny/devnet only: grant BLY from the treasury (signed with the public genesis authority key); through the data dir's running node if there is one")
     .argument('<to>', '0x address')
     .argument('<amount>', 'BLY, a decimal such as 10 or 0.5')
     .option('--data <dir>', DATA_HELP)
@@ -70,7 +76,7 @@ export function registerLedgerCommands(program: Command): void {
 
   ledger
     .command('pay-rewards')
-    .description('tiny/devnet only: pay the unpaid reward records of accepted deltas (signed with the public genesis authority key)')
+    .description("tiny/devnet only: pay the unpaid reward records of accepted deltas (signed with the public genesis authority key); through the data dir's running node if there is one")
     .option('--data <dir>', DATA_HELP)
     .option(...LEDGER_URL_OPTION)
     .option('--json', 'print one row per reward record as JSON')
@@ -89,32 +95,35 @@ export function registerLedgerCommands(program: Command): void {
     .action(async (opts: Opts) => {
       const v = await paramsAction(resolveDataDir(opts.data));
       if (opts.json === true) return printJson(v);
-      const p = v.now.params as { pricing: { perKiloToken: string; burnBps: string }; authorities: string[] };
+      const p = v.now.params as { pricing: { perKiloToken: string; burnBps: string }; authorities: string[]; producer: string | null };
       printLine(`in force ${v.now.block === null ? 'since genesis (preset)' : `since ${new Date(v.now.activeFrom).toISOString()} (A block ${v.now.block.slice(0, 16)}…)`}`);
       printLine(`  price ${formatBly(BigInt(p.pricing.perKiloToken))} BLY per 1,000 tokens, burn ${Number(p.pricing.burnBps) / 100}%`);
       printLine(`  authorities ${p.authorities.join(', ')}`);
+      printLine(`  ledger producer ${p.producer ?? 'any (not named on chain)'}`);
       for (const u of v.upcoming) printLine(`scheduled from ${new Date(u.activeFrom).toISOString()}: A block ${u.block?.slice(0, 16)}…`);
       for (const r of v.refused) printLine(`ignored params block ${r.block.slice(0, 16)}…: ${r.reason}`);
     });
 
   ledger
     .command('set-params')
-    .description('append a chain-A params block (signed by a ledger authority) changing the price, burn or authorities from a future time on')
+    .description('append a chain-A params block (signed by a ledger authority) changing the price, burn, authorities or ledger producer from a future time on')
     .option('--price-per-1k <bly>', 'price of 1,000 tokens in BLY, e.g. 1 or 0.5')
     .option('--burn-bps <n>', 'share of each fee burned, in basis points (100 = 1%)')
     .option('--authorities <addrs>', 'comma-separated addresses: the new ledger authority (validator) set')
+    .option('--producer <addr>', 'the ledger producer: the only author of chain-C blocks from then on ("none": any author again)')
     .option('--active-in <seconds>', 'seconds from now until the change applies (at least the network notice: 0 on tiny, 60 on devnet)')
     .option('--wallet <address>', 'the authority wallet that signs (default on tiny/devnet: the public genesis authority)')
     .option('--data <dir>', DATA_HELP)
     .option('--json', 'print the new block and the parameters it sets as JSON')
-    .action(async (opts: Opts & { pricePer1k?: string; burnBps?: string; authorities?: string; activeIn?: string; wallet?: string }) => {
-      if (opts.pricePer1k === undefined && opts.burnBps === undefined && opts.authorities === undefined) {
-        throw new BlyanError('BAD_ARGUMENT', 'nothing to change: give --price-per-1k, --burn-bps or --authorities');
+    .action(async (opts: Opts & { pricePer1k?: string; burnBps?: string; authorities?: string; producer?: string; activeIn?: string; wallet?: string }) => {
+      if (opts.pricePer1k === undefined && opts.burnBps === undefined && opts.authorities === undefined && opts.producer === undefined) {
+        throw new BlyanError('BAD_ARGUMENT', 'nothing to change: give --price-per-1k, --burn-bps, --authorities or --producer');
       }
       const r = await setParamsAction(resolveDataDir(opts.data), {
         ...(opts.pricePer1k === undefined ? {} : { pricePer1k: opts.pricePer1k }),
         ...(opts.burnBps === undefined ? {} : { burnBps: opts.burnBps }),
         ...(opts.authorities === undefined ? {} : { authorities: opts.authorities }),
+        ...(opts.producer === undefined ? {} : { producer: opts.producer }),
         ...(opts.activeIn === undefined ? {} : { activeInSeconds: opts.activeIn }),
         ...(opts.wallet === undefined ? {} : { wallet: opts.wallet }),
       });

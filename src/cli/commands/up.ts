@@ -74,6 +74,8 @@ export function registerUpCommand(program: Command): void {
         printLine(formatSummary(summary));
         printLine(`\nBlyan node (${config.role}) listening on ${node.url}  (Ctrl-C to stop)`);
         printLine(ledger === 'follower' ? 'ledger: follower (chain C comes from the network\'s producer)' : 'ledger: producer (this node writes chain C)');
+        const named = node.ledger.producerConflict();
+        if (named !== undefined) note(`warning: chain A names ${named} the ledger producer; this node will refuse every transaction rather than fork chain C (run it with --ledger-producer off to follow)`);
         if (p2p !== null) for (const m of p2p.multiaddrs) printLine(`p2p: ${m}`);
       }
       await stopped;

@@ -147,7 +147,7 @@ export function registerWalletCommands(program: Command): void {
 
   wallet
     .command('send')
-    .description('sign a BLY transfer (EIP-712) and commit it to the local ledger')
+    .description("sign a BLY transfer (EIP-712) and commit it: through the data dir's running node if there is one, else to its own ledger (refused on a follower's data dir whose node is down)")
     .argument('<to>', '0x address')
     .argument('<amount>', 'BLY, a decimal such as 10 or 0.25 (at most 18 decimals)')
     .option('--address <address>', 'the sending wallet (needed when there are several)')

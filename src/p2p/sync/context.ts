@@ -98,6 +98,10 @@ export function penaltyFor(err: unknown): PenaltyReason | undefined {
     case 'BLOCK_FUTURE_TIME':
       // The author's clock, or ours, may be off: not proof that the peer is lying.
       return 'useless';
+    case 'LEDGER_BLOCK_INVALID':
+    case 'LEDGER_NOT_PRODUCER':
+      // A chain-C block that breaks a ledger rule against the state at its parent (src/ledger/blockGate.ts).
+      return 'bad-data';
     default:
       // A block-rule failure (BLOCK_*) in what the peer served.
       return err.code.startsWith('BLOCK_') ? 'bad-data' : undefined;

@@ -51,6 +51,7 @@ export async function runSync(ctx: SyncContext): Promise<SyncResult> {
       const r = await syncPayloads(ctx, accepted);
       appended += r.appended;
       if (!r.complete) {
+        blameLedgerRefusal(ctx, accepted, r.error);
         failure = r.error;
         break;
       }
@@ -65,6 +66,20 @@ export async function runSync(ctx: SyncContext): Promise<SyncResult> {
   const shortfall = failure ?? shortfallOf(ctx, peers);
   ctx.progress.finish(shortfall);
   return { appended, complete: shortfall === undefined, status: ctx.progress.status() };
+}
+
+/**
+ * The store refused a chain-C block for a ledger rule (src/ledger/blockGate.ts: the producer named on chain A, a
+ * transaction that does not apply). Those rules are checked only at the append, so the block is the peer's fault
+ * like any invalid record: it is penalised as bad data. Blocks are appended strictly in order and the append
+ * stops at the refused one, so it is the first chain-C block of the round that the store does not hold.
+ */
+export function blameLedgerRefusal(ctx: SyncContext, accepted: readonly PendingBlock[], error: { code: string; message: string } | undefined): void {
+  if (error === undefined || (error.code !== 'LEDGER_BLOCK_INVALID' && error.code !== 'LEDGER_NOT_PRODUCER')) return;
+  const refused = accepted.find((p) => p.block.header.chain === 'C' && !ctx.store.has(p.block.id));
+  if (refused === undefined) return;
+  ctx.penalise(refused.from, 'bad-data', new BlyanError(error.code, error.message));
+  ctx.onEvent({ type: 'rejected', peer: refused.from, code: error.code, message: error.message });
 }
 
 function reportHeights(ctx: SyncContext, peers: readonly SyncPeer[]): void {
