@@ -71,6 +71,24 @@ interface Entry {
   penalisedAt: number;
 }
 
+/**
+ * The penalty for a failure of the exchange itself, whatever the protocol: frames that break the wire format or
+ * the limits, no complete answer in time or a stream cut short. Undefined for anything else: each protocol maps
+ * its own errors (sync/context.ts penaltyFor, remoteExperts.ts) and falls back on this.
+ */
+export function transportPenalty(code: string): PenaltyReason | undefined {
+  switch (code) {
+    case 'P2P_MALFORMED':
+    case 'P2P_FRAME_TOO_LARGE':
+      return 'malformed';
+    case 'P2P_TIMEOUT':
+    case 'P2P_STREAM_CLOSED':
+      return 'timeout';
+    default:
+      return undefined;
+  }
+}
+
 /** Bounded: at most this many peers are remembered; the least recently touched is forgotten first. */
 export const MAX_PEERS = 4096;
 

@@ -6,7 +6,7 @@ import type { ExpertJob, ExpertRunner } from '../engine/expertRunner.ts';
 import { BlyanError, isBlyanError } from '../errors.ts';
 import { Rng } from '../learning/rng.ts';
 import { type ExpertWireJob, MAX_JOBS, MAX_ROWS, requestExperts } from './expertRpc.ts';
-import type { PenaltyReason } from './peerScore.ts';
+import { type PenaltyReason, transportPenalty } from './peerScore.ts';
 import type { RpcSessions } from './protocols/rpcSession.ts';
 import type { WorkerRegistry } from './workerRegistry.ts';
 
@@ -110,17 +110,12 @@ function penaltyOf(err: unknown): PenaltyReason | undefined {
   if (!isBlyanError(err)) return undefined;
   switch (err.code) {
     case 'P2P_BAD_SHAPE':
-    case 'P2P_MALFORMED':
-    case 'P2P_FRAME_TOO_LARGE':
       return 'malformed';
-    case 'P2P_TIMEOUT':
-    case 'P2P_STREAM_CLOSED':
-      return 'timeout';
     case 'P2P_REMOTE_ERROR':
       // It announced the version, then refused it: stale announcement (small), or its own trouble.
       return err.data['remote'] === 'EXPERT_NOT_HOSTED' ? 'not-found' : err.data['remote'] === 'BUSY' ? undefined : 'useless';
     default:
-      return undefined;
+      return transportPenalty(err.code);
   }
 }
 

@@ -4,7 +4,8 @@ import { createBlock } from '../../src/chain/block.ts';
 import { TINY } from '../../src/chain/presets.ts';
 import { BlyanError } from '../../src/errors.ts';
 import { classifyBlockError, decodeBlockMessage, encodeBlockMessage } from '../../src/p2p/gossip.ts';
-import { PeerScores } from '../../src/p2p/peerScore.ts';
+import { PeerScores, transportPenalty } from '../../src/p2p/peerScore.ts';
+import { penaltyFor } from '../../src/p2p/sync/context.ts';
 import { formatProgress, SyncProgress } from '../../src/p2p/sync/progress.ts';
 import { TEST_KEY } from '../helpers/fixtures.ts';
 
@@ -76,4 +77,19 @@ test('progress reports heights, bytes and MB/s as JSON and as one line', () => {
   p.finish();
   assert.equal(p.status().done, true);
   assert.match(formatProgress(p.status()), /^sync A 1\/2 B 0\/10 C 1\/1 D 1\/1 \| 8\.0\/20\.0 MB \| 4\.0 MB\/s \| 2 peers \| done$/);
+});
+
+test('failures of the exchange itself cost the same in every protocol; protocol errors map on top', () => {
+  assert.equal(transportPenalty('P2P_MALFORMED'), 'malformed');
+  assert.equal(transportPenalty('P2P_FRAME_TOO_LARGE'), 'malformed');
+  assert.equal(transportPenalty('P2P_TIMEOUT'), 'timeout');
+  assert.equal(transportPenalty('P2P_STREAM_CLOSED'), 'timeout');
+  assert.equal(transportPenalty('P2P_BAD_DATA'), undefined);
+  // Sync: its own codes first, the transport's as the fallback, and nothing for what is not the peer's doing.
+  assert.equal(penaltyFor(new BlyanError('P2P_TIMEOUT', 'slow')), 'timeout');
+  assert.equal(penaltyFor(new BlyanError('P2P_FRAME_TOO_LARGE', 'big')), 'malformed');
+  assert.equal(penaltyFor(new BlyanError('P2P_BAD_DATA', 'bad')), 'bad-data');
+  assert.equal(penaltyFor(new BlyanError('BLOCK_BAD_SIGNATURE', 'forged')), 'bad-data');
+  assert.equal(penaltyFor(new BlyanError('IO_ERROR', 'our disk')), undefined);
+  assert.equal(penaltyFor(new Error('not typed')), undefined);
 });

@@ -2,7 +2,7 @@ import type { PeerId } from '@libp2p/interface';
 import type { BlockStore } from '../../chain/store.ts';
 import { isBlyanError } from '../../errors.ts';
 import type { Host } from '../host.ts';
-import type { PenaltyReason } from '../peerScore.ts';
+import { type PenaltyReason, transportPenalty } from '../peerScore.ts';
 import type { StatusMessage } from '../protocols/status.ts';
 import type { SyncProgress } from './progress.ts';
 import type { SyncState } from './syncState.ts';
@@ -87,12 +87,6 @@ export function penaltyFor(err: unknown): PenaltyReason | undefined {
       return 'bad-data';
     case 'P2P_WRONG_GENESIS':
       return 'wrong-network';
-    case 'P2P_MALFORMED':
-    case 'P2P_FRAME_TOO_LARGE':
-      return 'malformed';
-    case 'P2P_TIMEOUT':
-    case 'P2P_STREAM_CLOSED':
-      return 'timeout';
     case 'P2P_REMOTE_ERROR':
       return err.data['remote'] === 'NOT_FOUND' ? 'not-found' : 'useless';
     case 'BLOCK_FUTURE_TIME':
@@ -104,6 +98,6 @@ export function penaltyFor(err: unknown): PenaltyReason | undefined {
       return 'bad-data';
     default:
       // A block-rule failure (BLOCK_*) in what the peer served.
-      return err.code.startsWith('BLOCK_') ? 'bad-data' : undefined;
+      return err.code.startsWith('BLOCK_') ? 'bad-data' : transportPenalty(err.code);
   }
 }
