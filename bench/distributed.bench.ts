@@ -1,7 +1,10 @@
 import '../src/p2p/polyfill.ts';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { multiaddr } from '@multiformats/multiaddr';
 import { DEVNET } from '../src/chain/presets.ts';
 import { BlockStore } from '../src/chain/store.ts';
 import { generate } from '../src/engine/generate.ts';
@@ -12,10 +15,12 @@ import { MoeModel } from '../src/engine/moe.ts';
 import { Sampler } from '../src/engine/sampler.ts';
 import { lineageSource } from '../src/learning/lineage.ts';
 import { startP2p } from '../src/p2p/index.ts';
+import { RpcSessions } from '../src/p2p/protocols/rpcSession.ts';
 import type { RemoteExpertRunner } from '../src/p2p/remoteExperts.ts';
 import { TEST_KEY } from '../test/helpers/fixtures.ts';
 import { writeSynthCheckpoint } from '../test/helpers/synthCheckpoint.ts';
-import { copyDataDir, NodeProcess } from '../test/p2p/fixture.ts';
+import { copyDataDir, loopbackHost, NodeProcess } from '../test/p2p/fixture.ts';
+import { ECHO_LIMITS, ECHO_PROTOCOL } from './echoChild.ts';
 
 /**
  * Distributed vs local decode on the same model in one run: a synthetic BF16 Mixtral-shaped model (4 layers ×
@@ -26,6 +31,7 @@ import { copyDataDir, NodeProcess } from '../test/p2p/fixture.ts';
  * the worker, answer).
  */
 const SCRIPT = resolve(import.meta.dirname, '../test/p2p/expertChild.ts');
+const ECHO = resolve(import.meta.dirname, 'echoChild.ts');
 const PROMPT = [1, 17, 42, 7, 99, 3, 250, 12];
 const LAYERS = 4;
 
@@ -39,6 +45,63 @@ async function decodeTokPerSec(model: MoeModel, n: number): Promise<{ tokPerSec:
     },
   });
   return { tokPerSec: n / (((times[n] as number) - (times[0] as number)) / 1000), ids: g.ids };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
+
+/**
+ * The floor under a hop, between two processes on this machine: the median round trip of a message the size
+ * of one token's hidden state (H f32) on an expert-RPC session (the same libp2p stack and session framing,
+ * no computing), and on a plain TCP socket. What a hop adds beyond the session round trip is the worker's
+ * computing, coding the request and answer, and waiting for the slower of a layer's parallel requests.
+ */
+async function echoFloor(bytes: number, n = 1000): Promise<{ sessionMs: number; tcpMs: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ECHO], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const info = await new Promise<{ addr: string; port: number }>((res, rej) => {
+      child.stdout.once('data', (d: Buffer) => res(JSON.parse(d.toString()) as { addr: string; port: number }));
+      child.once('exit', (code) => rej(new Error(`echo child exited ${code}`)));
+    });
+    const sock = createConnection({ host: '127.0.0.1', port: info.port });
+    sock.setNoDelay(true);
+    await new Promise((r) => sock.once('connect', r));
+    const msg = Buffer.alloc(bytes, 7);
+    const tcp: number[] = [];
+    for (let i = 0; i < n + 100; i++) {
+      const t = performance.now();
+      await new Promise<void>((r) => {
+        let got = 0;
+        const on = (d: Buffer) => {
+          got += d.byteLength;
+          if (got < bytes) return;
+          sock.off('data', on);
+          r();
+        };
+        sock.on('data', on);
+        sock.write(msg);
+      });
+      if (i >= 100) tcp.push(performance.now() - t);
+    }
+    sock.destroy();
+    const host = await loopbackHost();
+    await host.start();
+    try {
+      const conn = await host.dial(multiaddr(info.addr));
+      const sessions = new RpcSessions(host, ECHO_PROTOCOL);
+      const session: number[] = [];
+      for (let i = 0; i < n + 100; i++) {
+        const t = performance.now();
+        await sessions.request(conn.remotePeer, msg, { limits: ECHO_LIMITS, timeoutMs: 10_000 });
+        if (i >= 100) session.push(performance.now() - t);
+      }
+      sessions.stop();
+      return { sessionMs: median(session), tcpMs: median(tcp) };
+    } finally {
+      await host.stop();
+    }
+  } finally {
+    child.kill();
+  }
 }
 
 export async function benchDistributed(opts: { tokens?: number; rounds?: number; spotCheck?: number } = {}): Promise<Record<string, unknown>> {
@@ -107,6 +170,7 @@ export async function benchDistributed(opts: { tokens?: number; rounds?: number;
       exact &&= JSON.stringify(a.ids) === JSON.stringify(b.ids);
     }
     const stats = runner?.stats;
+    const floor = await echoFloor(512 * 4);
     const best = (xs: number[]) => Math.max(...xs);
     const r3 = (x: number) => Math.round(x * 1000) / 1000;
     const out = {
@@ -125,6 +189,9 @@ export async function benchDistributed(opts: { tokens?: number; rounds?: number;
       // Issue 8's target: < 2 ms on loopback.
       addedMsPerHop: r3((1000 / best(distRuns) - 1000 / best(localRuns)) / LAYERS),
       addedMsPerHopTarget: 2,
+      // The floor under a hop (echoFloor): median round trips of an H-f32 message between two processes.
+      echoSessionP50Ms: r3(floor.sessionMs),
+      echoTcpP50Ms: r3(floor.tcpMs),
       spotCheck: opts.spotCheck ?? 0,
       exact,
       runner: stats,
