@@ -1,6 +1,5 @@
 import '../../src/p2p/polyfill.ts';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
 import { after, test } from 'node:test';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { Connection, Libp2p, Stream } from '@libp2p/interface';
@@ -10,11 +9,11 @@ import { yamux } from '@libp2p/yamux';
 import { createLibp2p } from 'libp2p';
 import { FrameReader, writeFrame } from '../../src/p2p/framing.ts';
 import { encryptsOnSend, fastNoise, fastNoiseStats, patchMessageStream } from '../../src/p2p/noiseFast.ts';
+import { hashEchoRoundTrip, serveHashEcho } from './hashEcho.ts';
 
 // The Noise wrapper (src/p2p/noiseFast.ts) changes how bytes are copied, not which bytes go on the wire: a node
 // using it talks to a node using stock @libp2p/noise, both ways, with large and small messages alike.
 
-const PROTOCOL = '/blyan-test/echo-hash/1';
 const nodes: Libp2p[] = [];
 
 after(async () => {
@@ -34,32 +33,9 @@ async function plainNode(encrypter: 'stock' | 'fast'): Promise<Libp2p> {
 
 async function node(encrypter: 'stock' | 'fast'): Promise<Libp2p> {
   const n = await plainNode(encrypter);
-  // Answers each frame with its SHA-256 and the frame itself.
-  await n.handle(PROTOCOL, async (stream: Stream) => {
-    const reader = new FrameReader(stream);
-    while (!(await reader.atEnd())) {
-      const body = await reader.readFrame(64 * 1024 * 1024, 'echo');
-      await writeFrame(stream, [createHash('sha256').update(body).digest(), body]);
-    }
-    await stream.close();
-  });
+  await serveHashEcho(n);
   nodes.push(n);
   return n;
-}
-
-/** Sends frames of the given sizes from `a` to `b` and checks every byte that comes back. */
-async function roundTrip(a: Libp2p, b: Libp2p, sizes: readonly number[]): Promise<void> {
-  const stream = await a.dialProtocol(b.getMultiaddrs(), PROTOCOL);
-  const reader = new FrameReader(stream);
-  for (const size of sizes) {
-    const body = randomBytes(size);
-    await writeFrame(stream, [body]);
-    const answer = await reader.readFrame(64 * 1024 * 1024 + 32, 'answer');
-    assert.equal(answer.byteLength, size + 32);
-    assert.ok(Buffer.from(answer.subarray(0, 32)).equals(createHash('sha256').update(body).digest()), `hash of a ${size}-byte frame`);
-    assert.ok(Buffer.from(answer.subarray(32)).equals(body), `echo of a ${size}-byte frame`);
-  }
-  await stream.close();
 }
 
 // Sizes around the Noise message limit (65535 − 16 bytes of plaintext), below the native-cipher cut-off
@@ -68,9 +44,9 @@ const SIZES = [0, 1, 1199, 1200, 65_518, 65_519, 65_520, 131_039, 300_001, 4 * 1
 
 test('fast Noise interoperates with stock Noise in both directions, and with itself', { timeout: 60_000 }, async () => {
   const [stockA, stockB, fast, fast2] = await Promise.all([node('stock'), node('stock'), node('fast'), node('fast')]);
-  await roundTrip(fast, stockA, SIZES); // the wrapper as handshake initiator
-  await roundTrip(stockB, fast, SIZES); // as responder
-  await roundTrip(fast, fast2, SIZES);
+  await hashEchoRoundTrip(fast, stockA, SIZES); // the wrapper as handshake initiator
+  await hashEchoRoundTrip(stockB, fast, SIZES); // as responder
+  await hashEchoRoundTrip(fast, fast2, SIZES);
   // Four secured connections on the fast side (one each with the stock nodes, two between the fast nodes).
   assert.deepEqual(fastNoiseStats, { patched: 4, unpatched: 0 });
 });

@@ -1,6 +1,5 @@
 import '../../src/p2p/polyfill.ts';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
 import { after, test } from 'node:test';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { Libp2p, Stream } from '@libp2p/interface';
@@ -9,14 +8,13 @@ import { tcp } from '@libp2p/tcp';
 import { yamux } from '@libp2p/yamux';
 import { StreamState, YamuxStream } from '@libp2p/yamux/stream';
 import { createLibp2p } from 'libp2p';
-import { FrameReader, writeFrame } from '../../src/p2p/framing.ts';
 import { halfWindowUpdates, yamuxHalfWindow } from '../../src/p2p/yamuxWindow.ts';
+import { HASH_ECHO_PROTOCOL, hashEchoRoundTrip, serveHashEcho } from './hashEcho.ts';
 
 // yamuxWindow.ts sends Yamux window updates at half the window instead of after every frame. The wire protocol
 // is unchanged: a node using it exchanges small and large messages with a node using stock @libp2p/yamux, both
 // ways, and bulk data keeps flowing (a sender blocks only on a used-up window).
 
-const PROTOCOL = '/blyan-test/yamux-echo/1';
 const nodes: Libp2p[] = [];
 after(async () => {
   await Promise.all(nodes.map((n) => n.stop()));
@@ -30,31 +28,9 @@ async function node(muxer: 'stock' | 'half'): Promise<Libp2p> {
     connectionEncrypters: [noise()],
     streamMuxers: [muxer === 'half' ? yamuxHalfWindow() : yamux()],
   });
-  // Answers each frame with its SHA-256 and the frame itself.
-  await n.handle(PROTOCOL, async (stream: Stream) => {
-    const reader = new FrameReader(stream);
-    while (!(await reader.atEnd())) {
-      const body = await reader.readFrame(64 * 1024 * 1024, 'echo');
-      await writeFrame(stream, [createHash('sha256').update(body).digest(), body]);
-    }
-    await stream.close();
-  });
+  await serveHashEcho(n);
   nodes.push(n);
   return n;
-}
-
-async function roundTrip(a: Libp2p, b: Libp2p, sizes: readonly number[]): Promise<void> {
-  const stream = await a.dialProtocol(b.getMultiaddrs(), PROTOCOL);
-  const reader = new FrameReader(stream);
-  for (const size of sizes) {
-    const body = randomBytes(size);
-    await writeFrame(stream, [body]);
-    const answer = await reader.readFrame(64 * 1024 * 1024 + 32, 'answer');
-    assert.equal(answer.byteLength, size + 32);
-    assert.ok(Buffer.from(answer.subarray(0, 32)).equals(createHash('sha256').update(body).digest()), `hash of a ${size}-byte frame`);
-    assert.ok(Buffer.from(answer.subarray(32)).equals(body), `echo of a ${size}-byte frame`);
-  }
-  await stream.close();
 }
 
 // Many small messages on one stream (more than a whole 256 KiB window of them, so updates must come), then
@@ -63,12 +39,12 @@ const SIZES = [...Array.from({ length: 300 }, (_, i) => 1000 + i * 7), 4 * 1024 
 
 test('half-window Yamux interoperates with stock Yamux in both directions, and with itself', { timeout: 120_000 }, async () => {
   const [stock, half, half2] = await Promise.all([node('stock'), node('half'), node('half')]);
-  await roundTrip(half, stock, SIZES); // our side opens the stream (and the connection)
-  await roundTrip(stock, half, SIZES); // the stock side opens it, on the same connection
-  await roundTrip(half, half2, SIZES);
+  await hashEchoRoundTrip(half, stock, SIZES); // our side opens the stream (and the connection)
+  await hashEchoRoundTrip(stock, half, SIZES); // the stock side opens it, on the same connection
+  await hashEchoRoundTrip(half, half2, SIZES);
   // The streams of a half-window muxer carry the new method; a stock muxer's keep the library's.
-  const ours = await half.dialProtocol(stock.getMultiaddrs(), PROTOCOL);
-  const theirs = await stock.dialProtocol(half.getMultiaddrs(), PROTOCOL);
+  const ours = await half.dialProtocol(stock.getMultiaddrs(), HASH_ECHO_PROTOCOL);
+  const theirs = await stock.dialProtocol(half.getMultiaddrs(), HASH_ECHO_PROTOCOL);
   const method = (s: Stream) => (s as unknown as { sendWindowUpdate: unknown }).sendWindowUpdate;
   assert.notEqual(method(ours), YamuxStream.prototype.sendWindowUpdate);
   assert.equal(method(theirs), YamuxStream.prototype.sendWindowUpdate);
