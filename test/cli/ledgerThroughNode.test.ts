@@ -19,7 +19,7 @@ import type { Hex20 } from '../../src/ledger/systemAccounts.ts';
 import { jsonCall } from '../api/client.ts';
 import { startNodeProcess } from '../api/fixture.ts';
 import { blyan, blyanJson } from '../helpers/cli.ts';
-import { tempDir } from '../helpers/fixtures.ts';
+import { rewardRecord, tempDir } from '../helpers/fixtures.ts';
 import { until } from '../helpers/until.ts';
 import { user } from '../ledger/helpers.ts';
 
@@ -60,19 +60,7 @@ function assertTypedError(args: string[], code: string, env: Record<string, stri
 function addRewardRecords(data: string, miner: Hex20): void {
   const store = BlockStore.open(data, TINY);
   try {
-    const record = (block: string, improvement: number) => ({
-      miner,
-      model: 'aa'.repeat(32),
-      component: 'layer0.expert1',
-      block,
-      improvement,
-      improvementBits: '00000000',
-      baseLoss: 2,
-      baseLossBits: '00000000',
-      newLoss: 2 - improvement,
-      newLossBits: '00000000',
-      time: TINY.genesisTime,
-    });
+    const record = (block: string, improvement: number) => rewardRecord(miner, block, improvement);
     const recs = new RewardRecords(store);
     store.sideDb('learning').transactionSync(() => {
       recs.putSync(record('01'.repeat(32), 0.04), new Uint8Array(32).fill(1), new Uint8Array(32).fill(2));

@@ -8,6 +8,7 @@ import { sha256 } from '../../src/chain/hash.ts';
 import { TINY } from '../../src/chain/presets.ts';
 import { BlockStore } from '../../src/chain/store.ts';
 import type { Block } from '../../src/chain/types.ts';
+import type { RewardRecord } from '../../src/learning/rewardRecords.ts';
 
 /** A fixed, publicly known test key (never use outside tests). */
 export const TEST_KEY = sha256(new TextEncoder().encode('blyan test key 1'));
@@ -80,4 +81,24 @@ export function expertBlock(
     opts.key ?? TEST_KEY,
     TINY,
   );
+}
+
+/**
+ * A learning reward record of `miner` for an accepted delta `block` that improved the validation loss by
+ * `improvement` from a base loss of 2 (the float bits are placeholders: the ledger pays from the numbers).
+ */
+export function rewardRecord(miner: string, block: string, improvement: number): RewardRecord {
+  return {
+    miner,
+    model: 'aa'.repeat(32),
+    component: 'layer0.expert1',
+    block,
+    improvement,
+    improvementBits: '00000000',
+    baseLoss: 2,
+    baseLossBits: '00000000',
+    newLoss: 2 - improvement,
+    newLossBits: '00000000',
+    time: TINY.genesisTime,
+  };
 }

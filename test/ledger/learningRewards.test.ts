@@ -5,26 +5,14 @@ import { payRewardsAction, withLedger } from '../../src/cli/actions/ledgerAction
 import { initStore } from '../../src/cli/openStore.ts';
 import { RewardRecords } from '../../src/learning/rewardRecords.ts';
 import { fromLearningRecord } from '../../src/ledger/rewards.ts';
-import { tempDir } from '../helpers/fixtures.ts';
+import { rewardRecord, tempDir } from '../helpers/fixtures.ts';
 import { bly, user } from './helpers.ts';
 
 test('reward records of the learning loop are paid once, by relative improvement', async () => {
   const { dir, cleanup } = tempDir('blyan-ledger-rewards-');
   try {
     const miner = user('miner');
-    const record = (block: string, improvement: number) => ({
-      miner: miner.addr,
-      model: 'aa'.repeat(32),
-      component: 'layer0.expert1',
-      block,
-      improvement,
-      improvementBits: '00000000',
-      baseLoss: 2,
-      baseLossBits: '00000000',
-      newLoss: 2 - improvement,
-      newLossBits: '00000000',
-      time: TINY.genesisTime,
-    });
+    const record = (block: string, improvement: number) => rewardRecord(miner.addr, block, improvement);
     const { store } = initStore(dir, TINY);
     const db = store.sideDb('learning');
     const recs = new RewardRecords(store);
