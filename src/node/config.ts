@@ -153,15 +153,25 @@ export function loadNodeConfig(flags: NodeFlags, env: NodeJS.ProcessEnv = proces
 /** Default of ledgerTimeoutSeconds. */
 export const LEDGER_TIMEOUT_SECONDS = 15;
 
+/** The ledger producer chain A names now (null: none named), and this node's own address (its node key's). */
+export interface NamedProducer {
+  readonly named: string | null;
+  readonly self: string;
+}
+
 /**
  * Whether the node produces chain C (docs/ledger.md §9.4): `on`/`off` as configured, else (auto) it produces when
- * it starts a network (no bootstrap peers, or no p2p) or when its ledger is PostgreSQL (the processes sharing
- * the database produce together, ordered by its lock), and follows when it joins one. BAD_ARGUMENT for what
- * cannot work: a follower needs the network to reach the producer and an LMDB ledger to apply its blocks.
+ * chain A names it the producer and follows when chain A names another; with none named, it produces when it
+ * starts a network (no bootstrap peers, or no p2p) or when its ledger is PostgreSQL (the processes sharing the
+ * database produce together, ordered by its lock), and follows when it joins one. BAD_ARGUMENT for what cannot
+ * work: a follower needs the network to reach the producer and an LMDB ledger to apply its blocks.
  */
-export function ledgerProducerOf(c: Pick<NodeConfig, 'ledgerProducer' | 'ledgerUrl' | 'p2p' | 'bootstrap'>): boolean {
+export function ledgerProducerOf(c: Pick<NodeConfig, 'ledgerProducer' | 'ledgerUrl' | 'p2p' | 'bootstrap'>, chain?: NamedProducer): boolean {
   const mode = c.ledgerProducer ?? 'auto';
-  const producer = mode === 'auto' ? c.ledgerUrl !== undefined || !c.p2p || c.bootstrap.length === 0 : mode === 'on';
+  // A named producer decides, where following is possible (the network, an LMDB ledger); elsewhere a node that is
+  // not the named one still produces, and its ledger refuses every batch (LEDGER_NOT_PRODUCER) instead of forking.
+  const named = chain?.named !== null && chain?.named !== undefined && c.ledgerUrl === undefined && c.p2p ? chain.named.toLowerCase() === chain.self.toLowerCase() : undefined;
+  const producer = mode === 'auto' ? (named ?? (c.ledgerUrl !== undefined || !c.p2p || c.bootstrap.length === 0)) : mode === 'on';
   if (!producer && c.ledgerUrl !== undefined) {
     throw new BlyanError('BAD_ARGUMENT', 'node config: ledgerProducer: off needs the data dir\'s own ledger; the processes on a PostgreSQL ledger (ledgerUrl) produce chain C together');
   }

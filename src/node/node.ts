@@ -11,6 +11,7 @@ import type { Ledger } from '../ledger/ledger.ts';
 import type { LedgerStore } from '../ledger/ledgerStore.ts';
 import { LmdbLedgerStore } from '../ledger/lmdbStore.ts';
 import { closeLedger, openLedger } from '../ledger/openLedger.ts';
+import { paramsScheduleOf } from '../ledger/paramsSchedule.ts';
 import { Billing } from './billing.ts';
 import type { ModelEntry } from '../engine/modelRegistry.ts';
 import type { LoadOptions } from '../engine/moe.ts';
@@ -57,7 +58,7 @@ export class BlyanNode {
       const nodeKey = loadOrCreateNodeKey(config.dataDir);
       // One node of a network produces chain C (batched transactions, signed with its node key); the others
       // follow: they forward transactions to it and apply its blocks (docs/ledger.md §9.4).
-      const producer = ledgerProducerOf(config);
+      const producer = ledgerProducerOf(config, { named: paramsScheduleOf(store).at(Date.now()).producer, self: nodeKey.address });
       ledger = await openLedger(store, { url: config.ledgerUrl, ...(producer ? { producerKey: nodeKey.privateKey } : {}) });
       const led = ledger;
       // A chain-C block from the network (gossip, sync) is stored only if it keeps the ledger's rules against the

@@ -25,6 +25,18 @@ test('ledger producer: auto produces without bootstrap peers or with PostgreSQL,
     assert.equal(role({}, { BLYAN_BOOTSTRAP: SEED, BLYAN_LEDGER_PRODUCER: 'on' }), true, 'from the environment');
     assert.equal(loadNodeConfig({ data: t.dir }, { BLYAN_LEDGER_TIMEOUT: '2.5' }).ledgerTimeoutSeconds, 2.5);
     assert.equal(loadNodeConfig({ data: t.dir }, {}).ledgerProducer, undefined, 'absent means auto');
+    // Chain A naming the producer decides auto, where following is possible; on/off still override.
+    const me = '0x00000000000000000000000000000000000000aa';
+    const other = '0x00000000000000000000000000000000000000bb';
+    const named = (flags: Record<string, string | boolean>, producer: string | null) => ledgerProducerOf(loadNodeConfig({ data: t.dir, ...flags }, {}), { named: producer, self: me.toUpperCase().replace('0X', '0x') });
+    assert.equal(named({ bootstrap: SEED }, me), true, 'the named producer produces though it joined by a seed');
+    assert.equal(named({}, other), false, 'a node that starts alone follows when chain A names another');
+    assert.equal(named({}, null), true, 'none named: as before');
+    assert.equal(named({ bootstrap: SEED }, null), false);
+    assert.equal(named({ ledgerProducer: 'on' }, other), true, 'on overrides (and its ledger refuses batches: LEDGER_NOT_PRODUCER)');
+    assert.equal(named({ ledgerProducer: 'off' }, me), false);
+    assert.equal(named({ p2p: false }, other), true, 'without the network it cannot follow');
+    assert.equal(named({ bootstrap: SEED, ledgerUrl: PG }, other), true, 'PostgreSQL processes produce together');
     writeFileSync(join(t.dir, 'node.json'), JSON.stringify({ ledgerProducer: false, bootstrap: [SEED], ledgerTimeoutSeconds: 30 }));
     assert.equal(role({}), false, 'from node.json (a boolean works too)');
     assert.equal(role({ ledgerProducer: 'on' }), true, 'a flag beats the file');
