@@ -2,6 +2,7 @@ import type { TxReceipt } from './ledgerStore.ts';
 import { gossipVerdictOf } from './precheck.ts';
 import type { AnyTx } from './tx.ts';
 import type { Hex32 } from './txTypes.ts';
+import { BoundedSet } from '../boundedSet.ts';
 
 /** What gossip does with a transaction the mempool was offered (docs/sync-protocol.md §9). */
 export type MempoolVerdict = 'accept' | 'ignore' | 'reject';
@@ -33,20 +34,6 @@ export interface MempoolStats {
   /** Refused by the check: gossip verdict ignore (state-dependent rules) or reject (stateless rules). */
   readonly ignored: number;
   readonly rejected: number;
-}
-
-/** Insertion-ordered set that forgets its oldest entry beyond `max`. */
-class BoundedSet {
-  private readonly set = new Set<string>();
-  constructor(private readonly max: number) {}
-  has(k: string): boolean {
-    return this.set.has(k);
-  }
-  add(k: string): void {
-    if (this.set.has(k)) return;
-    if (this.set.size >= this.max) this.set.delete(this.set.values().next().value as string);
-    this.set.add(k);
-  }
 }
 
 /**

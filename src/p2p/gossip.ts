@@ -17,6 +17,7 @@ import { ledgerDomain, verifyTx } from '../ledger/tx.ts';
 import { decodeBatch, encodeBatch } from '../ledger/txCodec.ts';
 import type { Host } from './host.ts';
 import type { PenaltyReason } from './peerScore.ts';
+import { BoundedSet } from '../boundedSet.ts';
 
 /**
  * Gossip of new blocks and transactions (docs/sync-protocol.md §9), validated before it is forwarded, as
@@ -116,21 +117,9 @@ export type GossipEvent =
   | { readonly type: 'gossip-block'; readonly verdict: GossipVerdict; readonly peer: string; readonly id?: string; readonly code?: string }
   | { readonly type: 'gossip-tx'; readonly verdict: GossipVerdict; readonly peer: string; readonly id?: string; readonly code?: string };
 
-/** Ids seen recently, so a duplicate costs a set look-up. Bounded. */
-class RecentSet {
-  private readonly set = new Set<string>();
-  constructor(private readonly max: number) {}
-  has(k: string): boolean {
-    return this.set.has(k);
-  }
-  add(k: string): void {
-    if (this.set.size >= this.max) this.set.delete(this.set.values().next().value as string);
-    this.set.add(k);
-  }
-}
-
 export class Gossip {
-  private readonly seenTx = new RecentSet(65_536);
+  /** Transaction ids seen recently, so a duplicate costs a set look-up. */
+  private readonly seenTx = new BoundedSet(65_536);
   readonly blockTopic: string;
   readonly txTopic: string;
 

@@ -24,7 +24,6 @@ after(async () => {
   for (const c of cleanups) c();
 });
 
-
 interface LedgerStatus {
   mode: string;
   height: number;

@@ -6,17 +6,14 @@
  * a seed does not answer chat.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { tinyDataDir } from '../api/fixture.ts';
+import { startNodeProcess, tinyDataDir, type UpInfo } from '../api/fixture.ts';
 import { blyan, blyanJson } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/fixtures.ts';
 import { until } from '../helpers/until.ts';
 
-const BIN = resolve(import.meta.dirname, '../../bin/blyan.js');
-const stops: (() => Promise<void>)[] = [];
+const stops: (() => Promise<unknown>)[] = [];
 const cleanups: (() => void)[] = [];
 
 after(async () => {
@@ -24,36 +21,11 @@ after(async () => {
   for (const c of cleanups) c();
 });
 
-interface UpInfo {
-  url: string;
-  role: string;
-  p2p: { peerId: string; multiaddrs: string[] } | null;
-}
-
+/** `blyan up --json` on free loopback ports, stopped after the tests. */
 async function up(data: string, args: string[]): Promise<UpInfo> {
-  const child = spawn(process.execPath, [BIN, 'up', '--data', data, '--port', '0', '--p2p-port', '0', '--json', ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, BLYAN_LOG_LEVEL: 'silent' },
-  });
-  stops.push(async () => {
-    if (child.exitCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
-    await exited;
-  });
-  let out = '';
-  child.stdout.setEncoding('utf8');
-  return new Promise<UpInfo>((ok, fail) => {
-    child.stdout.on('data', (s: string) => {
-      out += s;
-      try {
-        ok(JSON.parse(out) as UpInfo);
-      } catch {
-        // not the whole JSON yet
-      }
-    });
-    child.once('exit', (code) => fail(new Error(`blyan up exited early (${code})`)));
-  });
+  const node = await startNodeProcess(data, { BLYAN_LOG_LEVEL: 'silent' }, ['--p2p-port', '0', ...args]);
+  stops.push(node.stop);
+  return node.info;
 }
 
 
