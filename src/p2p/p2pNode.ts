@@ -490,7 +490,8 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
   return {
     peerId: host.peerId.toString(),
     libp2p: host,
-    multiaddrs: () => host.getMultiaddrs().map((m) => m.toString()),
+    // libp2p may list one address twice (as a listen address and again as confirmed by peers or AutoNAT).
+    multiaddrs: () => [...new Set(host.getMultiaddrs().map((m) => m.toString()))],
     dial,
     sync,
     status: () => ({
