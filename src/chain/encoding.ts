@@ -1,4 +1,5 @@
 import * as dagCbor from '@ipld/dag-cbor';
+import { decodeUntrustedCbor } from '../cborBounds.ts';
 import { BlyanError } from '../errors.ts';
 import { ADDRESS_BYTES } from './address.ts';
 import { compareBytes, equalBytes, HASH_BYTES, type Hash, sha256 } from './hash.ts';
@@ -200,7 +201,7 @@ export function decodeHeaderReference(bytes: Uint8Array): BlockHeader {
   }
   let value: unknown;
   try {
-    value = dagCbor.decode(bytes);
+    value = decodeUntrustedCbor(bytes);
   } catch (err) {
     throw new BlyanError('BLOCK_MALFORMED', `header is not valid DAG-CBOR: ${(err as Error).message}`, {}, { cause: err });
   }

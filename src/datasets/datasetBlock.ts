@@ -1,4 +1,5 @@
 import * as dagCbor from '@ipld/dag-cbor';
+import { decodeUntrustedCbor } from '../cborBounds.ts';
 import { z } from 'zod';
 import { createBlock } from '../chain/block.ts';
 import { equalBytes, type Hash, sha256 } from '../chain/hash.ts';
@@ -112,7 +113,7 @@ export function encodeDatasetPayload(payload: DatasetPayload): Uint8Array {
 export function decodeDatasetPayload(bytes: Uint8Array): DatasetPayload {
   let value: unknown;
   try {
-    value = dagCbor.decode(bytes);
+    value = decodeUntrustedCbor(bytes);
   } catch (err) {
     throw malformed(`not valid DAG-CBOR: ${(err as Error).message}`);
   }

@@ -1,4 +1,5 @@
 import * as dagCbor from '@ipld/dag-cbor';
+import { decodeUntrustedCbor } from '../cborBounds.ts';
 import { z } from 'zod';
 import { BlyanError } from '../errors.ts';
 import type { ComponentSpec } from './import/layout.ts';
@@ -83,7 +84,7 @@ export function encodeModelMeta(meta: ModelMeta): Uint8Array {
 export function decodeModelMeta(payload: Uint8Array): ModelMeta {
   let value: unknown;
   try {
-    value = dagCbor.decode(payload);
+    value = decodeUntrustedCbor(payload);
   } catch (err) {
     throw new BlyanError('MODEL_BAD_CONFIG', `model meta block is not valid DAG-CBOR: ${(err as Error).message}`);
   }

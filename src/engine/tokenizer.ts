@@ -1,4 +1,5 @@
 import * as dagCbor from '@ipld/dag-cbor';
+import { decodeUntrustedCbor } from '../cborBounds.ts';
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { BlockStore } from '../chain/store.ts';
 import { BlyanError } from '../errors.ts';
@@ -20,7 +21,7 @@ export function tokenizerFiles(store: BlockStore, entry: ModelEntry): TokenizerF
   const block = id === undefined ? undefined : store.getBlock(id);
   const payload = block === undefined ? undefined : store.getPayload(block.header.payloadHash);
   if (payload === undefined) throw new BlyanError('MODEL_MISSING_TENSOR', `model ${entry.meta.name} names a tokenizer but its block is missing`);
-  const v = dagCbor.decode(payload) as Record<string, unknown>;
+  const v = decodeUntrustedCbor(payload) as Record<string, unknown>;
   const json = v['tokenizer.json'];
   const cfg = v['tokenizer_config.json'];
   if (!(json instanceof Uint8Array) || !(cfg === null || cfg instanceof Uint8Array)) {

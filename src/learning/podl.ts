@@ -4,6 +4,7 @@
  * (deltaFormat.ts) and the manifest says what was trained, on what, from which version, by whom.
  */
 import * as dagCbor from '@ipld/dag-cbor';
+import { decodeUntrustedCbor } from '../cborBounds.ts';
 import { z } from 'zod';
 import type { Address } from '../chain/address.ts';
 import { equalBytes, type Hash, sha256 } from '../chain/hash.ts';
@@ -94,7 +95,7 @@ export function encodeDeltaPayload(p: DeltaPayload): Uint8Array {
 export function decodeDeltaPayload(payload: Uint8Array): DeltaPayload {
   let value: unknown;
   try {
-    value = dagCbor.decode(payload);
+    value = decodeUntrustedCbor(payload);
   } catch (err) {
     throw new BlyanError('DELTA_MALFORMED', `delta payload is not DAG-CBOR: ${(err as Error).message}`);
   }

@@ -1,4 +1,5 @@
 import * as dagCbor from '@ipld/dag-cbor';
+import { decodeUntrustedCbor } from '../cborBounds.ts';
 import { BlyanError } from '../errors.ts';
 import { MAX_AMOUNT } from './amount.ts';
 import type { LedgerParams, TrustLevel } from './params.ts';
@@ -96,7 +97,7 @@ export function encodeParamsChange(c: ParamsChange): Uint8Array {
 export function decodeParamsChange(bytes: Uint8Array): ParamsChange {
   let raw: unknown;
   try {
-    raw = dagCbor.decode(bytes);
+    raw = decodeUntrustedCbor(bytes);
   } catch (err) {
     bad(`not DAG-CBOR (${(err as Error).message})`);
   }

@@ -1,4 +1,5 @@
 import * as dagCbor from '@ipld/dag-cbor';
+import { decodeUntrustedCbor } from '../cborBounds.ts';
 import { z } from 'zod';
 import { BlyanError } from '../errors.ts';
 import type { FieldValue, TypedField } from './eip712.ts';
@@ -95,7 +96,7 @@ function badBatch(why: string): never {
 export function decodeBatch(payload: Uint8Array): AnyTx[] {
   let value: unknown;
   try {
-    value = dagCbor.decode(payload);
+    value = decodeUntrustedCbor(payload);
   } catch (err) {
     badBatch(`is not valid DAG-CBOR: ${(err as Error).message}`);
   }

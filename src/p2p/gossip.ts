@@ -1,5 +1,6 @@
 import './polyfill.ts';
 import * as dagCbor from '@ipld/dag-cbor';
+import { decodeUntrustedCbor } from '../cborBounds.ts';
 import { type Message, TopicValidatorResult } from '@libp2p/gossipsub';
 import type { PeerId } from '@libp2p/interface';
 import { z } from 'zod';
@@ -58,7 +59,7 @@ export function encodeBlockMessage(block: Block, payload: Uint8Array | undefined
 export function decodeBlockMessage(data: Uint8Array): { block: Block; payload: Uint8Array | undefined } {
   let value: unknown;
   try {
-    value = dagCbor.decode(data);
+    value = decodeUntrustedCbor(data);
   } catch (err) {
     throw new BlyanError('P2P_MALFORMED', `block gossip is not DAG-CBOR: ${(err as Error).message}`);
   }

@@ -1,5 +1,6 @@
 import './polyfill.ts';
 import * as dagCbor from '@ipld/dag-cbor';
+import { decodeUntrustedCbor } from '../cborBounds.ts';
 import { type Message, TopicValidatorResult } from '@libp2p/gossipsub';
 import type { PeerId } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
@@ -79,7 +80,7 @@ export function decodeHeartbeat(data: Uint8Array): HeartbeatMessage {
   if (data.byteLength > HEARTBEAT_MAX_BYTES) throw new BlyanError('P2P_FRAME_TOO_LARGE', `heartbeat of ${data.byteLength} bytes`);
   let value: unknown;
   try {
-    value = dagCbor.decode(data);
+    value = decodeUntrustedCbor(data);
   } catch (err) {
     throw new BlyanError('P2P_MALFORMED', `heartbeat is not DAG-CBOR: ${(err as Error).message}`);
   }

@@ -1,4 +1,5 @@
 import * as dagCbor from '@ipld/dag-cbor';
+import { cborBoundsProblem } from '../cborBounds.ts';
 import { equalBytes } from '../chain/hash.ts';
 import { BlyanError } from '../errors.ts';
 import { DTYPES, isDType } from './dtypes.ts';
@@ -11,6 +12,7 @@ import {
   type HeaderEntry,
   headerObject,
   MAGIC,
+  MAX_ENTRY_FIELDS,
   MAX_HEADER_BYTES,
   MAX_TENSORS,
   PREAMBLE_BYTES,
@@ -91,6 +93,11 @@ export function decodeTensorBlock(payload: Uint8Array): TensorBlock {
   if (headerEnd > size) fail('TENSOR_MALFORMED', 'headerLength', `header length ${headerLength} runs past the end of the ${size}-byte payload`);
 
   const headerBytes = payload.subarray(PREAMBLE_BYTES, headerEnd);
+  // No list in a header is longer than the tensor list (at most MAX_TENSORS) and no map has more than
+  // MAX_ENTRY_FIELDS keys, so a longer one is refused at its head, before the decoder builds it.
+  const bounds = cborBoundsProblem(headerBytes, { maxArrayItems: MAX_TENSORS, maxMapEntries: MAX_ENTRY_FIELDS });
+  if (bounds?.kind === 'limit') fail('TENSOR_MALFORMED', 'count', `header too large: ${bounds.message}`);
+  if (bounds !== undefined) fail('TENSOR_MALFORMED', 'cbor', `header is not valid DAG-CBOR: ${bounds.message}`);
   let value: unknown;
   try {
     value = dagCbor.decode(headerBytes);

@@ -24,6 +24,8 @@ export const MAX_TENSORS = 4096;
 export const MAX_HEADER_BYTES = 1024 * 1024;
 export const MAX_NAME_LENGTH = 256;
 export const MAX_RANK = 8;
+/** Keys of a header entry: name, dtype, shape, offset, length, scalesOffset, scalesLength. */
+export const MAX_ENTRY_FIELDS = 7;
 
 /** One entry of the CBOR header, as decoded and as encoded (optional keys are absent, never null). */
 export interface HeaderEntry {

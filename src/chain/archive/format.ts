@@ -1,4 +1,5 @@
 import * as dagCbor from '@ipld/dag-cbor';
+import { decodeUntrustedCbor } from '../../cborBounds.ts';
 import { CID } from 'multiformats/cid';
 import * as Digest from 'multiformats/hashes/digest';
 import { blockCid, DAG_CBOR_CODE, SHA2_256_CODE } from '../cid.ts';
@@ -61,7 +62,7 @@ export function encodeManifest(m: ArchiveManifest): Uint8Array {
 export function parseManifest(bytes: Uint8Array, label: string): ArchiveManifest {
   let v: unknown;
   try {
-    v = dagCbor.decode(bytes);
+    v = decodeUntrustedCbor(bytes);
   } catch (err) {
     throw malformed(`${label} is not valid dag-cbor: ${(err as Error).message}`, {}, err);
   }
@@ -92,7 +93,7 @@ export function encodeWitness(id: Hash, sig: Uint8Array): Uint8Array {
 export function parseWitness(bytes: Uint8Array): { block: CID; sig: Uint8Array } | undefined {
   let v: unknown;
   try {
-    v = dagCbor.decode(bytes);
+    v = decodeUntrustedCbor(bytes);
   } catch {
     return undefined;
   }
@@ -108,7 +109,7 @@ export function parseWitness(bytes: Uint8Array): { block: CID; sig: Uint8Array }
 export function looksLikeWitness(bytes: Uint8Array): boolean {
   if (bytes.byteLength > MAX_WITNESS_BYTES) return false;
   try {
-    const v = dagCbor.decode(bytes) as unknown;
+    const v = decodeUntrustedCbor(bytes) as unknown;
     return v !== null && typeof v === 'object' && 'block' in v && 'sig' in v;
   } catch {
     return false;

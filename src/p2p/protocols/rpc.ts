@@ -1,5 +1,6 @@
 import '../polyfill.ts';
 import * as dagCbor from '@ipld/dag-cbor';
+import { decodeUntrustedCbor } from '../../cborBounds.ts';
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
 import type { z } from 'zod';
 import { BlyanError, isBlyanError } from '../../errors.ts';
@@ -56,7 +57,7 @@ export class RpcError extends Error {
 export function decodeBody<T>(bytes: Uint8Array, schema: z.ZodType<T>, what: string): T {
   let value: unknown;
   try {
-    value = dagCbor.decode(bytes);
+    value = decodeUntrustedCbor(bytes);
   } catch (err) {
     throw new BlyanError('P2P_MALFORMED', `${what}: not DAG-CBOR (${(err as Error).message})`);
   }
@@ -281,7 +282,7 @@ export async function rpcRequestStream<T>(libp2p: Libp2p, peer: PeerId, body: Ui
 function decodeRemoteError(content: Uint8Array, what: string): { code: RemoteErrorCode; message: string } {
   let value: unknown;
   try {
-    value = dagCbor.decode(content);
+    value = decodeUntrustedCbor(content);
   } catch {
     throw new BlyanError('P2P_MALFORMED', `${what}: error response is not DAG-CBOR`);
   }
