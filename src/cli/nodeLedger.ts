@@ -36,7 +36,17 @@ const ReceiptAnswer = z.object({
   index: z.number().int().nonnegative(),
 });
 
-export class NodeLedger {
+/** What a command needs to sign and commit a transaction: the node's ledger (below) or the data dir's own. */
+export interface TxChannel {
+  /** The EIP-712 domain signatures are checked against (the network's chain id). */
+  domain(): Promise<Eip712Domain>;
+  /** The smallest nonce the account's next transaction may use. */
+  nonce(address: Hex20): Promise<bigint>;
+  /** Resolves with the receipt once a chain-C block holds the transaction; a refusal is thrown typed. */
+  submit(tx: AnyTx, idempotencyKey?: string): Promise<TxReceipt>;
+}
+
+export class NodeLedger implements TxChannel {
   constructor(readonly url: string) {}
 
   /** The EIP-712 domain the node checks signatures against (its network's chain id). */

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomicSync } from '../atomicFile.ts';
+import { readJsonFileSync } from '../jsonFile.ts';
 
 /**
  * `<data>/ledger-mode.json`: whether the node last run on this data dir produced chain C or followed a network's
@@ -21,12 +21,5 @@ export function writeLedgerMode(dataDir: string, mode: LastLedgerMode, now = Dat
 
 /** The mode the data dir's node last ran in; undefined when it never ran (or the file is unreadable). */
 export function readLedgerMode(dataDir: string): LastLedgerMode | undefined {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(join(dataDir, FILE), 'utf8'));
-  } catch {
-    return undefined;
-  }
-  const r = LedgerModeFile.safeParse(raw);
-  return r.success ? r.data.mode : undefined;
+  return readJsonFileSync(join(dataDir, FILE), LedgerModeFile)?.mode;
 }

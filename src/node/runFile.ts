@@ -1,7 +1,8 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomicSync } from '../atomicFile.ts';
+import { readJsonFileSync } from '../jsonFile.ts';
 
 /**
  * `<data>/node.run.json`: where the node running on a data dir answers (its API URL, peer id and multiaddrs),
@@ -38,13 +39,6 @@ function alive(pid: number): boolean {
 
 /** The running node of a data dir, or undefined when none runs. */
 export function readRunFile(dataDir: string): RunInfo | undefined {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(join(dataDir, FILE), 'utf8'));
-  } catch {
-    return undefined;
-  }
-  const r = RunInfo.safeParse(raw);
-  if (!r.success || !alive(r.data.pid)) return undefined;
-  return r.data;
+  const info = readJsonFileSync(join(dataDir, FILE), RunInfo);
+  return info !== undefined && alive(info.pid) ? info : undefined;
 }

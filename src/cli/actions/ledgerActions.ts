@@ -23,8 +23,8 @@ import { PARAMS_NOTICE_MS, paramsScheduleOf } from '../../ledger/paramsSchedule.
 import { type ParamsView, paramsJson, paramsView } from '../../ledger/paramsView.ts';
 import { findWallet } from '../../wallet/walletStore.ts';
 import { unlockWallet } from '../../wallet/signer.ts';
-import { ledgerTargetOf } from '../ledgerTarget.ts';
-import { NodeLedger } from '../nodeLedger.ts';
+import { type LedgerTarget, ledgerTargetOf } from '../ledgerTarget.ts';
+import { NodeLedger, type TxChannel } from '../nodeLedger.ts';
 import { openStore } from '../openStore.ts';
 
 /** The ledger commands' work, apart from argument parsing and printing (src/cli/commands/ledger.ts, wallet.ts). */
@@ -50,6 +50,25 @@ export async function withLedger<T>(
   } finally {
     await store.close();
   }
+}
+
+/**
+ * Runs `fn` with where the transaction goes (src/cli/ledgerTarget.ts): the node running on the data dir, or the
+ * data dir's own ledger, opened with `producerKey` as the author of the block that will hold it.
+ */
+async function withTxChannel<T>(dataDir: string, target: LedgerTarget, producerKey: Uint8Array, ledgerUrl: string | undefined, fn: (ch: TxChannel) => Promise<T>): Promise<T> {
+  if (target.kind === 'node') return fn(new NodeLedger(target.url));
+  return withLedger(
+    dataDir,
+    producerKey,
+    (ledger) =>
+      fn({
+        domain: async () => ledgerDomain(ledger.params.chainId),
+        nonce: async (address) => (await ledger.account(address))?.nonce ?? 0n,
+        submit: (tx, idempotencyKey) => ledger.submit(tx, idempotencyKey === undefined ? undefined : { idempotencyKey }),
+      }),
+    ledgerUrl,
+  );
 }
 
 function toHex20(text: string): Hex20 {
@@ -106,16 +125,10 @@ export async function sendAction(dataDir: string, to: string, amount: string, fr
   try {
     const sender = hexAddress(wallet.address);
     const result = (receipt: TxReceipt): SendResult => ({ ...receipt, from: formatAddress(wallet.address), to: formatAddress(parseAddress(to)), amount: formatBly(units) });
-    if (target.kind === 'node') {
-      const node = new NodeLedger(target.url);
-      const tx = signTx('Transfer', { from: sender, to: dest, amount: units, nonce: await node.nonce(sender) }, await node.domain(), wallet.privateKey);
-      return result(await node.submit(tx));
-    }
-    return await withLedger(dataDir, wallet.privateKey, async (ledger) => {
-      const nonce = (await ledger.account(sender))?.nonce ?? 0n;
-      const tx = signTx('Transfer', { from: sender, to: dest, amount: units, nonce }, ledgerDomain(ledger.params.chainId), wallet.privateKey);
-      return result(await ledger.submit(tx));
-    }, ledgerUrl);
+    return await withTxChannel(dataDir, target, wallet.privateKey, ledgerUrl, async (ch) => {
+      const tx = signTx('Transfer', { from: sender, to: dest, amount: units, nonce: await ch.nonce(sender) }, await ch.domain(), wallet.privateKey);
+      return result(await ch.submit(tx));
+    });
   } finally {
     wallet.privateKey.fill(0);
   }
@@ -131,16 +144,10 @@ export async function faucetAction(dataDir: string, to: string, amount: string, 
   const units = parseBly(amount);
   const authority = GENESIS_AUTHORITY;
   const target = ledgerTargetOf(dataDir, ledgerUrl);
-  if (target.kind === 'node') {
-    const node = new NodeLedger(target.url);
-    const tx = signTx('Grant', { from: authority, to: dest, amount: units, nonce: await node.nonce(authority) }, await node.domain(), GENESIS_PRIVATE_KEY);
-    return node.submit(tx);
-  }
-  return withLedger(dataDir, GENESIS_PRIVATE_KEY, async (ledger) => {
-    const nonce = (await ledger.account(authority))?.nonce ?? 0n;
-    const tx = signTx('Grant', { from: authority, to: dest, amount: units, nonce }, ledgerDomain(ledger.params.chainId), GENESIS_PRIVATE_KEY);
-    return ledger.submit(tx);
-  }, ledgerUrl);
+  return withTxChannel(dataDir, target, GENESIS_PRIVATE_KEY, ledgerUrl, async (ch) => {
+    const tx = signTx('Grant', { from: authority, to: dest, amount: units, nonce: await ch.nonce(authority) }, await ch.domain(), GENESIS_PRIVATE_KEY);
+    return ch.submit(tx);
+  });
 }
 
 export async function historyAction(dataDir: string, address: string, limit: number, ledgerUrl?: string): Promise<Record<string, unknown>[]> {
