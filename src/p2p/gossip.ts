@@ -105,14 +105,22 @@ export interface GossipDeps {
   readonly store: BlockStore;
   readonly networkTag: string;
   readonly penalise: (peer: string, reason: PenaltyReason, err: unknown) => void;
-  /** A valid block arrived without its payload (too large to inline): fetch its tiles and append it. */
-  readonly fetchPayload: (block: Block, from: PeerId) => void;
+  /**
+   * A valid header arrived without its payload (too large to inline): fetch its tiles and append it. Resolves
+   * with whether it was stored, or the code of what stopped it (a refusing ledger has blamed the sender).
+   */
+  readonly fetchPayload: (block: Block, from: PeerId) => Promise<PayloadFetch>;
   /** Gossip showed we are behind. */
   readonly requestSync: () => void;
   /** A signed, well-formed transaction for this network; the mempool decides. Defaults to accept. */
   readonly onTx?: ((tx: AnyTx, txId: string, from: string) => GossipVerdict) | undefined;
   readonly onEvent: (event: GossipEvent) => void;
 }
+
+export type PayloadFetch = { readonly stored: true } | { readonly stored: false; readonly code: string };
+
+/** Codes of a fetched payload that make its block invalid, whoever relayed it (the fetcher has blamed them). */
+const INVALID_PAYLOAD_CODES: ReadonlySet<string> = new Set(['LEDGER_BLOCK_INVALID', 'LEDGER_NOT_PRODUCER', 'BLOCK_BAD_PAYLOAD']);
 
 export type GossipEvent =
   | { readonly type: 'gossip-block'; readonly verdict: GossipVerdict; readonly peer: string; readonly id?: string; readonly code?: string }
@@ -158,7 +166,7 @@ export class Gossip {
     return v === 'accept' ? TopicValidatorResult.Accept : v === 'ignore' ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject;
   }
 
-  private validateBlock(peer: PeerId, msg: Message): TopicValidatorResult {
+  private validateBlock(peer: PeerId, msg: Message): TopicValidatorResult | Promise<TopicValidatorResult> {
     const from = peer.toString();
     let block: Block | undefined;
     let payload: Uint8Array | undefined;
@@ -173,9 +181,15 @@ export class Gossip {
       if (inline) {
         // S5–S8 were just checked; the store still applies every contextual rule in its transaction.
         this.deps.store.appendBatch([{ block, payload }], { verified: true });
+      } else if (block.header.chain === 'C') {
+        // A chain-C block is valid only if its transactions apply to the ledger (docs/ledger.md §9.4), which
+        // its header cannot show: it is forwarded once its payload is fetched and stored through the ledger's
+        // check, never before (gossipsub holds the message while this resolves).
+        return this.awaitPayload(block, peer);
       } else {
-        // The header is valid and extends what we have: forward it, and fetch the payload by tiles.
-        this.deps.fetchPayload(block, peer);
+        // The header is valid and extends what we have: forward it, and fetch the payload by tiles. (Its
+        // tiles are checked against the signed header, which is all that makes a payload of A, B or D valid.)
+        void this.deps.fetchPayload(block, peer);
       }
       return this.report('accept', from, block);
     } catch (err) {
@@ -185,6 +199,20 @@ export class Gossip {
       if (verdict === 'reject') this.deps.penalise(from, 'bad-data', err);
       return this.report(verdict, from, block, isBlyanError(err) ? err.code : 'ERROR');
     }
+  }
+
+  private async awaitPayload(block: Block, peer: PeerId): Promise<TopicValidatorResult> {
+    const from = peer.toString();
+    let fetched: PayloadFetch;
+    try {
+      fetched = await this.deps.fetchPayload(block, peer);
+    } catch (err) {
+      fetched = { stored: false, code: isBlyanError(err) ? err.code : 'ERROR' };
+    }
+    if (fetched.stored || this.deps.store.has(block.id)) return this.report('accept', from, block);
+    // Invalid: rejected (gossipsub lowers the sender's score; the fetch penalised whoever served it). Anything
+    // else (no peer served the tiles in time, say) leaves the block unjudged: not forwarded, nobody blamed.
+    return this.report(INVALID_PAYLOAD_CODES.has(fetched.code) ? 'reject' : 'ignore', from, block, fetched.code);
   }
 
   private report(verdict: GossipVerdict, peer: string, block: Block | undefined, code?: string): TopicValidatorResult {

@@ -377,11 +377,13 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
     store,
     networkTag,
     penalise,
-    fetchPayload: (block, from) => {
+    fetchPayload: async (block, from) => {
       const ctx = makeCtx(new SyncProgress());
       const pending = [{ block, from: from.toString() }];
+      const r = await syncPayloads(ctx, pending);
       // A chain-C block the ledger refuses at the append costs its sender, as in a sync run.
-      void syncPayloads(ctx, pending).then((r) => blameLedgerRefusal(ctx, pending, r.error));
+      blameLedgerRefusal(ctx, pending, r.error);
+      return store.has(block.id) ? { stored: true } : { stored: false, code: r.error?.code ?? 'P2P_SYNC_INCOMPLETE' };
     },
     requestSync,
     onTx: opts.onTx,

@@ -182,3 +182,78 @@ test('gossip: with the producer named on chain A, a follower refuses a stranger�
   await until('heads agree', async () => [(await cHead()).head, ((await jsonCall(s, 'GET', '/ledger/status')).body as { head: string }).head], ([a, b]) => a === b);
   assert.equal((await cHead()).producer, producerKey.address);
 });
+
+test('gossip: a chain-C block too large to inline is forwarded only after its payload is fetched and applies; an invalid one stops at the first node', async () => {
+  // relayBad and relayGood — victim — downstream: the downstream node hears of blocks only through the victim.
+  const victim = freshStore('blyan-gate-big-victim-');
+  const victimLedger = Ledger.open(victim.store);
+  victimLedger.store.guardAppends();
+  const down = freshStore('blyan-gate-big-down-');
+  const downLedger = Ledger.open(down.store);
+  downLedger.store.guardAppends();
+  const genesisC = victim.store.headOf('C');
+  assert.ok(genesisC !== undefined);
+  const parent = { id: genesisC.id, index: genesisC.header.index, time: genesisC.header.time };
+
+  // Over 1 MiB of grants: a valid block, and one whose first transaction overspends.
+  const grants = (n: number) => Array.from({ length: n }, (_, i) => sign(AUTHORITY, 'Grant', { to: user(`big grant ${i % 7}`).addr, amount: bly(1), nonce: BigInt(i) }));
+  const good = cBlock(parent, grants(5200), TEST_KEY);
+  const poor = user('big gate poor');
+  const bad = cBlock(parent, [sign(poor, 'Transfer', { to: AUTHORITY.addr, amount: bly(1), nonce: 0n }), ...grants(5200)], TEST_KEY);
+  for (const b of [good, bad]) assert.ok(b.payload.byteLength > 1024 * 1024, `${b.payload.byteLength} bytes: too large to inline`);
+
+  const relay = async (name: string, b: { block: Block; payload: Uint8Array }) => {
+    const s = freshStore(`blyan-gate-big-${name}-`);
+    s.store.append(b.block, b.payload); // stored without a ledger: this relay serves whatever it holds
+    return { node: await startP2p({ store: s.store, dataDir: s.dir, autoSync: false }), block: b };
+  };
+  const relayBad = await relay('bad', bad);
+  stops.push(() => relayBad.node.stop());
+  const relayGood = await relay('good', good);
+  stops.push(() => relayGood.node.stop());
+  const victimEvents: P2pEvent[] = [];
+  const victimNode = await startP2p({ store: victim.store, dataDir: victim.dir, bootstrap: [...relayBad.node.multiaddrs(), ...relayGood.node.multiaddrs()], autoSync: false, onEvent: (e) => victimEvents.push(e) });
+  stops.push(() => victimNode.stop());
+  const downEvents: P2pEvent[] = [];
+  const downNode = await startP2p({ store: down.store, dataDir: down.dir, bootstrap: victimNode.multiaddrs(), autoSync: false, onEvent: (e) => downEvents.push(e) });
+  stops.push(() => downNode.stop());
+
+  const topic = blockTopic(TINY.genesisId.slice(0, 16));
+  const subscribed = (node: typeof victimNode, peer: string) => until(`${peer.slice(-6)} in the block topic`, () => node.libp2p.services.pubsub.getSubscribers(topic).map(String), (ids) => ids.includes(peer));
+  await subscribed(relayBad.node, victimNode.peerId);
+  await subscribed(relayGood.node, victimNode.peerId);
+  await subscribed(victimNode, downNode.peerId);
+  const peersOf = (node: typeof victimNode) => node.libp2p.getConnections().map((c) => c.remotePeer.toString());
+  assert.deepEqual(
+    [peersOf(downNode).includes(relayBad.node.peerId), peersOf(downNode).includes(relayGood.node.peerId)],
+    [false, false],
+    'the downstream node is connected to the victim only',
+  );
+  const publish = async (r: typeof relayBad) => (await r.node.libp2p.services.pubsub.publish(topic, encodeBlockMessage(r.block.block, r.block.payload))).recipients.length;
+  const saw = (events: P2pEvent[], b: { block: Block }) => events.filter((e) => e.type === 'gossip-block' && e.id === toHex(b.block.id));
+
+  // The invalid one: the victim fetches its payload from the relay, its ledger refuses it, the relay is banned.
+  assert.equal(await publish(relayBad), 1);
+  await until('the victim judges the bad block', () => saw(victimEvents, bad).map((e) => e.type === 'gossip-block' && e.verdict), (v) => v.length > 0);
+  assert.deepEqual(
+    saw(victimEvents, bad).map((e) => e.type === 'gossip-block' && [e.verdict, e.code]),
+    [['reject', 'LEDGER_BLOCK_INVALID']],
+  );
+  assert.ok(victimEvents.some((e) => e.type === 'penalty' && e.peer === relayBad.node.peerId && e.code === 'LEDGER_BLOCK_INVALID'), 'the relay that served it is penalised');
+  assert.equal(victim.store.has(bad.block.id), false);
+
+  // The valid one reaches the downstream node through the victim, after the victim stored it.
+  assert.equal(await publish(relayGood), 1);
+  await until('the downstream node judges the good block', () => saw(downEvents, good).length, (n) => n > 0);
+  assert.equal(victim.store.has(good.block.id), true);
+  assert.equal(down.store.has(good.block.id), true);
+  assert.deepEqual(
+    saw(downEvents, good).map((e) => e.type === 'gossip-block' && [e.verdict, e.peer]),
+    [['accept', victimNode.peerId]],
+    JSON.stringify(downEvents.filter((e) => e.type !== 'served')),
+  );
+  // Gossip between two peers keeps its order, so had the victim forwarded the bad block it would be here by now.
+  assert.deepEqual(saw(downEvents, bad), [], 'the invalid block never left the victim');
+  assert.equal(down.store.has(bad.block.id), false);
+  assert.equal((await downLedger.account(user('big grant 0').addr))?.balance, bly(743), 'the downstream ledger applied the big block');
+});
