@@ -113,6 +113,7 @@ export type BlyanErrorCode =
   | 'LEDGER_FOLLOWER_OFFLINE'
   | 'LEDGER_BLOCK_INVALID'
   | 'LEDGER_NOT_PRODUCER'
+  | 'LEDGER_FOREIGN_BLOCK'
   // generic input
   | 'BAD_ARGUMENT'
   | 'IO_ERROR'

@@ -118,6 +118,8 @@ export class Ledger<S extends LedgerStore = LmdbLedgerStore> {
   private readonly maxBatch: number;
   private readonly commitListeners = new Set<(block: number) => void>();
   private follower: LedgerFollower | undefined;
+  /** True while syncChain appends the PostgreSQL ledger's own blocks (guardAppends lets exactly those through). */
+  private mirroring = false;
   private pokeScheduled = false;
   /** The producer's pool of gossiped transactions (undefined unless this ledger produces). */
   readonly mempool: Mempool | undefined;
@@ -437,7 +439,35 @@ export class Ledger<S extends LedgerStore = LmdbLedgerStore> {
 
   /** Appends to this process's block store the chain-C blocks the store has and it lacks (verified as any block). */
   syncChain(): Promise<number> {
-    return importChain(this.store, this.blocks);
+    return importChain(this.store, this.blocks, 64, (items) => {
+      this.mirroring = true;
+      try {
+        this.blocks.appendBatch(items);
+      } finally {
+        this.mirroring = false;
+      }
+    });
+  }
+
+  /**
+   * From now on, a chain-C block the block store would gain from elsewhere (gossip, sync) is stored only if the
+   * ledger can take it (docs/ledger.md §9.4). On LMDB: only if it keeps the ledger's rules against the state at
+   * its parent (LmdbLedgerStore.guardAppends). On PostgreSQL, chain C is what the database holds, which the
+   * processes sharing it write and this process mirrors (syncChain): a chain-C block from anywhere else is
+   * refused with LEDGER_FOREIGN_BLOCK, as it could only make the mirror diverge. Returns the removal.
+   */
+  guardAppends(): () => void {
+    if (this.store instanceof LmdbLedgerStore) return this.store.guardAppends();
+    return this.blocks.addAppendCheck((items) => {
+      if (this.mirroring) return;
+      const c = items.find((it) => it.block.header.chain === 'C');
+      if (c === undefined) return;
+      throw new BlyanError(
+        'LEDGER_FOREIGN_BLOCK',
+        `chain-C block C:${c.block.header.index} not taken: this node's chain C is its PostgreSQL ledger's, written by the processes sharing it (docs/ledger.md §9.2)`,
+        { block: c.block.header.index },
+      );
+    });
   }
 }
 

@@ -9,7 +9,6 @@ import { SiweNonces } from '../api/auth/siwe.ts';
 import { ApiMetrics } from '../api/metrics.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { LedgerStore } from '../ledger/ledgerStore.ts';
-import { LmdbLedgerStore } from '../ledger/lmdbStore.ts';
 import { closeLedger, openLedger } from '../ledger/openLedger.ts';
 import { paramsScheduleOf } from '../ledger/paramsSchedule.ts';
 import { Billing } from './billing.ts';
@@ -62,8 +61,9 @@ export class BlyanNode {
       ledger = await openLedger(store, { url: config.ledgerUrl, ...(producer ? { producerKey: nodeKey.privateKey } : {}) });
       const led = ledger;
       // A chain-C block from the network (gossip, sync) is stored only if it keeps the ledger's rules against the
-      // state at its parent (docs/ledger.md §9.4): an invalid producer block is refused, not a stopped ledger.
-      if (ledger.store instanceof LmdbLedgerStore) ledger.store.guardAppends();
+      // state at its parent (docs/ledger.md §9.4): an invalid producer block is refused, not a stopped ledger. On
+      // PostgreSQL chain C comes from the database only.
+      ledger.guardAppends();
       // On a shared PostgreSQL ledger other processes add chain-C blocks: mirror them into this store.
       if (ledger.store.kind === 'postgres') chainSync = new ChainCSync(ledger);
       const billing = new Billing(ledger, nodeKey, { anonymousDailyQuota: config.anonymousDailyQuota });

@@ -79,6 +79,8 @@ export function classifyBlockError(err: unknown, block: Block | undefined, headI
     case 'BLOCK_FUTURE_TIME':
     // Our own ledger is stuck on a block stored earlier (src/ledger/blockGate.ts): not this sender's doing.
     case 'STORE_CORRUPT':
+    // This node's chain C comes from its PostgreSQL ledger only: the block may be valid, it is just not ours to take.
+    case 'LEDGER_FOREIGN_BLOCK':
       return { verdict: 'ignore', unknownParent: false };
     // A chain-C block that breaks a ledger rule against the state at its parent (docs/ledger.md §9.4): whoever
     // produced or relayed it sent a block no honest node stores.

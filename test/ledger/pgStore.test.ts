@@ -82,6 +82,32 @@ test('a PostgreSQL ledger of one network refuses another network; reading a key 
   }
 });
 
+test('a guarded block store under a PostgreSQL ledger takes chain-C blocks from the database only (LEDGER_FOREIGN_BLOCK)', async () => {
+  const env = await pgEnv(srv)();
+  try {
+    const { ledger } = env;
+    const blocks = ledger.blocks;
+    ledger.guardAppends();
+    await fund(ledger, alice.addr, bly(3));
+    assert.equal(await ledger.syncChain(), 1, 'the mirror takes the database’s block');
+    const head = blocks.headOf('C');
+    assert.equal(head?.header.index, 1);
+    // A valid-looking block from elsewhere (a peer) at the next height: refused, nothing stored.
+    const payload = encodeBatch([sign(alice, 'Transfer', { to: bob.addr, amount: bly(1), nonce: 0n })]);
+    const foreign = createBlock({ chain: 'C', index: 2, prev: head?.id as Uint8Array, deps: [], type: 'txbatch', time: T0 }, payload, bob.key, TINY);
+    assert.throws(() => blocks.appendBatch([{ block: foreign, payload }]), (e) => isBlyanError(e, 'LEDGER_FOREIGN_BLOCK') && /PostgreSQL/.test(e.message));
+    assert.equal(blocks.has(foreign.id), false);
+    assert.equal(blocks.headOf('C')?.header.index, 1);
+    // The mirror keeps working.
+    await ledger.submit(sign(alice, 'Transfer', { to: bob.addr, amount: bly(1), nonce: 0n }));
+    assert.equal(await ledger.syncChain(), 1);
+    assert.equal(blocks.headOf('C')?.header.index, 2);
+    assert.notDeepEqual(blocks.headOf('C')?.id, foreign.id);
+  } finally {
+    await env.close();
+  }
+});
+
 test('an unreachable PostgreSQL is a typed IO_ERROR', async () => {
   await assert.rejects(PgLedgerStore.open({ url: `postgresql://postgres@127.0.0.1:${srv().port}/no_such_db`, preset: TINY }), (e) => isBlyanError(e, 'IO_ERROR'));
 });
