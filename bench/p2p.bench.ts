@@ -42,16 +42,18 @@ function seedStore(dir: string, payloads: number, bytes: number): number {
 }
 
 /**
- * CPU seconds (user + system) a process has used so far, from /proc (Linux; NaN elsewhere). On a shared
- * machine these vary far less than wall-clock rates, so they show where a change helped.
+ * CPU seconds (user + system) a process has used so far, and its minor page faults, from /proc (Linux; NaN
+ * elsewhere). On a shared machine these vary far less than wall-clock rates, so they show where a change helped.
+ * Faults are shown because on small virtual machines the first touch of a page is dear (docs/sync-protocol.md §11).
  */
-function cpuSeconds(pid: number | undefined): number {
+function usage(pid: number | undefined): { cpu: number; faults: number } {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+    // minflt; utime, stime in clock ticks (USER_HZ = 100)
+    return { cpu: (Number(fields[11]) + Number(fields[12])) / 100, faults: Number(fields[7]) };
   } catch {
-    return Number.NaN;
+    return { cpu: Number.NaN, faults: Number.NaN };
   }
 }
 
@@ -71,33 +73,36 @@ function runChild(args: string[]): { line: Promise<Record<string, unknown>>; kil
   return { line, kill: () => p.kill('SIGKILL'), pid: p.pid };
 }
 
-/** The copy's rate, and the CPU seconds of sender and receiver while it ran. */
-async function tcpCopy(seedDir: string): Promise<{ mbps: number; bytes: number; cpu: [number, number] }> {
+/** The copy's rate, and the CPU seconds and page faults of sender and receiver while it ran. */
+async function tcpCopy(seedDir: string): Promise<{ mbps: number; bytes: number; cpu: [number, number]; faults: [number, number] }> {
   const server = runChild(['serve', seedDir]);
   try {
     const { port } = (await server.line) as { port: number };
-    const cpu0 = cpuSeconds(server.pid);
+    const u0 = usage(server.pid);
     const client = runChild(['fetch', String(port)]);
-    const r = (await client.line) as { bytes: number; seconds: number; cpuSeconds: number };
-    return { mbps: r.bytes / r.seconds / 1e6, bytes: r.bytes, cpu: [cpuSeconds(server.pid) - cpu0, r.cpuSeconds] };
+    const r = (await client.line) as { bytes: number; seconds: number; cpuSeconds: number; minorFaults: number };
+    const u1 = usage(server.pid);
+    return { mbps: r.bytes / r.seconds / 1e6, bytes: r.bytes, cpu: [u1.cpu - u0.cpu, r.cpuSeconds], faults: [u1.faults - u0.faults, r.minorFaults] };
   } finally {
     server.kill();
   }
 }
 
-/** The sync's rate, and the CPU seconds of the seed and the joining node during the sync call. */
-async function p2pSync(seedDir: string, joinDir: string): Promise<{ mbps: number; bytes: number; seconds: number; cpu: [number, number] }> {
+/** The sync's rate, and the CPU seconds and page faults of the seed and the joining node during the sync call. */
+async function p2pSync(seedDir: string, joinDir: string): Promise<{ mbps: number; bytes: number; seconds: number; cpu: [number, number]; faults: [number, number] }> {
   const seed = new NodeProcess({ data: seedDir });
   const joiner = new NodeProcess({ data: joinDir, bootstrap: (await seed.ready()).addrs });
   try {
     await joiner.ready();
-    const cpu0 = [cpuSeconds(seed.pid), cpuSeconds(joiner.pid)];
+    const u0 = [usage(seed.pid), usage(joiner.pid)] as const;
     const r = await joiner.call({ cmd: 'sync' }, 600_000);
-    const cpu: [number, number] = [cpuSeconds(seed.pid) - (cpu0[0] as number), cpuSeconds(joiner.pid) - (cpu0[1] as number)];
+    const u1 = [usage(seed.pid), usage(joiner.pid)] as const;
+    const cpu: [number, number] = [u1[0].cpu - u0[0].cpu, u1[1].cpu - u0[1].cpu];
+    const faults: [number, number] = [u1[0].faults - u0[0].faults, u1[1].faults - u0[1].faults];
     const st = (r.result as { complete: boolean; status: { bytes: { done: number }; startedAt: number; finishedAt: number } }).status;
     if (!(r.result as { complete: boolean }).complete) throw new Error(`p2p sync incomplete: ${JSON.stringify(r.result)}`);
     const seconds = (st.finishedAt - st.startedAt) / 1000;
-    return { mbps: st.bytes.done / seconds / 1e6, bytes: st.bytes.done, seconds, cpu };
+    return { mbps: st.bytes.done / seconds / 1e6, bytes: st.bytes.done, seconds, cpu, faults };
   } finally {
     await joiner.stop();
     await seed.stop();
@@ -128,6 +133,9 @@ export async function benchP2p(opts: { payloads?: number; payloadBytes?: number 
       // CPU seconds [sender, receiver]: the sync's seed and joiner; the TCP copy's (mean of its two runs).
       syncCpuS: p2p.cpu.map(round2),
       tcpCpuS: [0, 1].map((i) => round2(((tcpBefore.cpu[i] as number) + (tcpAfter.cpu[i] as number)) / 2)),
+      // Minor page faults [sender, receiver], the same way; 256 MiB is 65,536 pages of 4 KiB.
+      syncFaults: p2p.faults,
+      tcpFaults: [0, 1].map((i) => Math.round(((tcpBefore.faults[i] as number) + (tcpAfter.faults[i] as number)) / 2)),
       ratio: Math.round((p2p.mbps / tcp.mbps) * 1000) / 1000,
       target: 0.5,
     };

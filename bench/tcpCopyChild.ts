@@ -29,6 +29,7 @@ if (mode === 'serve') {
 } else {
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
+  const faults0 = process.resourceUsage().minorPageFault;
   let bytes = 0;
   const sock = createConnection({ host: '127.0.0.1', port: Number(arg) });
   sock.on('data', (c: Buffer) => {
@@ -36,7 +37,7 @@ if (mode === 'serve') {
   });
   sock.on('end', () => {
     const cpu = process.cpuUsage(cpu0);
-    process.stdout.write(`${JSON.stringify({ bytes, seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6 })}\n`);
+    process.stdout.write(`${JSON.stringify({ bytes, seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6, minorFaults: process.resourceUsage().minorPageFault - faults0 })}\n`);
     process.exit(0);
   });
 }
