@@ -169,9 +169,7 @@ test('while an answer streams, other requests are served; a client that leaves c
   const r = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: ac.signal });
   const reader = (r.body as ReadableStream<Uint8Array>).getReader();
   await reader.read(); // the first chunk
-  const t0 = performance.now();
   assert.equal((await get('/health')).status, 200);
-  assert.ok(performance.now() - t0 < 2000);
   ac.abort();
   await reader.cancel().catch(() => undefined);
   // The engine is free again: the next answer comes.
