@@ -195,6 +195,20 @@ export class LedgerFollower {
     }
   }
 
+  /**
+   * Stops following and hands back, unsettled, the submissions still waiting for a block, for this node to
+   * include itself: production moved here (chain A names this node the producer from now on, and the old
+   * producer's blocks can no longer hold them, rule C1). Their callers keep waiting on the same promises.
+   */
+  handOver(): { readonly tx: AnyTx; readonly key: string | undefined; readonly resolve: (r: TxReceipt) => void; readonly reject: (err: unknown) => void }[] {
+    const out = [...this.waiting.values()].map((w) => {
+      this.finish(w);
+      return { tx: w.tx, key: w.key, resolve: w.resolve, reject: w.reject };
+    });
+    this.stop();
+    return out;
+  }
+
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;

@@ -121,7 +121,7 @@ export class Ledger<S extends LedgerStore = LmdbLedgerStore> {
   /** True while syncChain appends the PostgreSQL ledger's own blocks (guardAppends lets exactly those through). */
   private mirroring = false;
   private pokeScheduled = false;
-  /** The producer's pool of gossiped transactions (undefined unless this ledger produces). */
+  /** The producer's pool of gossiped transactions (undefined without a producer key; idle while following). */
   readonly mempool: Mempool | undefined;
   /** The address of the producer key (the author of the blocks this ledger makes). */
   private readonly producerAddress: Uint8Array | undefined;
@@ -174,17 +174,33 @@ export class Ledger<S extends LedgerStore = LmdbLedgerStore> {
 
   /**
    * Makes this ledger a follower (docs/ledger.md §9.4): submissions are checked against this node's view,
-   * handed to `opts.relay` and settled when a chain-C block from the producer holds them. Only an LMDB ledger
-   * opened without a producer key can follow (a PostgreSQL ledger is written by its own processes).
+   * handed to `opts.relay` and settled when a chain-C block from the producer holds them. Only an LMDB ledger can
+   * follow (a PostgreSQL ledger is written by its own processes). A producing ledger stops producing (production
+   * moved elsewhere, see `produce`): what it had queued is forwarded like any submission.
    */
   follow(opts: FollowerOptions): LedgerFollower {
-    if (this.opts.producerKey !== undefined) throw new BlyanError('BAD_ARGUMENT', 'this ledger produces chain C; a producer does not follow another');
     if (!(this.store instanceof LmdbLedgerStore)) {
       throw new BlyanError('BAD_ARGUMENT', 'a ledger follower keeps its state in its data dir (LMDB); a PostgreSQL ledger is written by its own processes, which produce chain C');
     }
     this.follower?.stop();
-    this.follower = new LedgerFollower(this.store, (t) => this.paramsAt(t), { now: this.now, ...opts });
-    return this.follower;
+    const follower = new LedgerFollower(this.store, (t) => this.paramsAt(t), { now: this.now, ...opts });
+    this.follower = follower;
+    for (const p of this.queue.splice(0)) follower.submit(p.tx, p.key).then(p.resolve, p.reject);
+    return follower;
+  }
+
+  /**
+   * A follower that holds a producer key starts producing (chain A names it the producer from now on): the
+   * submissions still waiting for the old producer's block are queued here, and the next batch is this node's
+   * block. No-op when already producing.
+   */
+  produce(): void {
+    if (this.opts.producerKey === undefined) throw new BlyanError('BAD_ARGUMENT', 'this ledger was opened without a producer key; it cannot produce chain C');
+    const follower = this.follower;
+    if (follower === undefined) return;
+    this.follower = undefined;
+    for (const w of follower.handOver()) this.queue.push(w);
+    this.schedule();
   }
 
   /** Calls `fn` with the index of every chain-C block this producer commits; returns the unsubscribe. */
@@ -198,8 +214,8 @@ export class Ledger<S extends LedgerStore = LmdbLedgerStore> {
    * offers it to its mempool; a follower forwards it unless it breaks a stateless rule; read-only ignores it.
    */
   gossipTx(tx: AnyTx, txId: string): MempoolVerdict {
-    if (this.mempool !== undefined) return this.mempool.offer(tx, txId);
     if (this.follower !== undefined) return this.follower.relayVerdict(tx, txId);
+    if (this.mempool !== undefined) return this.mempool.offer(tx, txId);
     return 'ignore';
   }
 
@@ -232,7 +248,7 @@ export class Ledger<S extends LedgerStore = LmdbLedgerStore> {
       height: head?.header.index ?? -1,
       head: head === undefined ? null : toHex(head.id),
       producer: head === undefined || head.header.index === 0 ? null : hexAddress(head.header.author),
-      mempool: this.mempool?.stats() ?? null,
+      mempool: this.follower === undefined ? (this.mempool?.stats() ?? null) : null,
       waiting: this.follower?.pending ?? null,
       timeoutMs: this.follower?.timeoutMs ?? null,
     };

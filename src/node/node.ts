@@ -21,6 +21,7 @@ import { loadOrCreateNodeKey } from './nodeKey.ts';
 import { P2pService } from './p2pService.ts';
 import { removeRunFile, writeRunFile } from './runFile.ts';
 import { writeLedgerMode } from './ledgerMode.ts';
+import { LEDGER_HANDOVER_GRACE_MS, LedgerRoleWatch } from './ledgerRole.ts';
 import { createLearning, type NodeLearning } from './learning.ts';
 
 /**
@@ -40,6 +41,7 @@ export class BlyanNode {
     readonly ledger: Ledger<LedgerStore>,
     private readonly chainSync: ChainCSync | undefined,
     readonly p2p: P2pService | undefined,
+    private readonly roleWatch: LedgerRoleWatch | undefined,
   ) {}
 
   static async start(config: NodeConfig): Promise<BlyanNode> {
@@ -53,12 +55,16 @@ export class BlyanNode {
     let ledger: Ledger<LedgerStore> | undefined;
     let chainSync: ChainCSync | undefined;
     let p2p: P2pService | undefined;
+    let roleWatch: LedgerRoleWatch | undefined;
     try {
       const nodeKey = loadOrCreateNodeKey(config.dataDir);
       // One node of a network produces chain C (batched transactions, signed with its node key); the others
       // follow: they forward transactions to it and apply its blocks (docs/ledger.md §9.4).
       const producer = ledgerProducerOf(config, { named: paramsScheduleOf(store).at(Date.now()).producer, self: nodeKey.address });
-      ledger = await openLedger(store, { url: config.ledgerUrl, ...(producer ? { producerKey: nodeKey.privateKey } : {}) });
+      // In automatic mode on a network, the role follows chain A while the node runs (a hand-over is a params
+      // block, src/node/ledgerRole.ts), so a follower keeps its producer key for the day it is named.
+      const autoRole = (config.ledgerProducer ?? 'auto') === 'auto' && config.p2p && config.ledgerUrl === undefined;
+      ledger = await openLedger(store, { url: config.ledgerUrl, ...(producer || autoRole ? { producerKey: nodeKey.privateKey } : {}) });
       const led = ledger;
       // A chain-C block from the network (gossip, sync) is stored only if it keeps the ledger's rules against the
       // state at its parent (docs/ledger.md §9.4): an invalid producer block is refused, not a stopped ledger. On
@@ -82,8 +88,21 @@ export class BlyanNode {
           onBlock: () => led.poke(),
         });
         const net = p2p;
-        if (producer) led.onCommit(() => net.announceNow());
-        else led.follow({ relay: net.txRelay(), timeoutMs: (config.ledgerTimeoutSeconds ?? LEDGER_TIMEOUT_SECONDS) * 1000 });
+        const follow = { relay: net.txRelay(), timeoutMs: (config.ledgerTimeoutSeconds ?? LEDGER_TIMEOUT_SECONDS) * 1000 };
+        led.onCommit(() => net.announceNow());
+        if (!producer) led.follow(follow);
+        if (autoRole) {
+          const dataDir = config.dataDir;
+          roleWatch = new LedgerRoleWatch({
+            store,
+            ledger: led,
+            self: nodeKey.address,
+            follow,
+            graceMs: LEDGER_HANDOVER_GRACE_MS,
+            // Kept for the CLI (src/cli/ledgerTarget.ts), as at start.
+            onSwitch: (role) => writeLedgerMode(dataDir, role),
+          });
+        }
         if (config.role === 'service') runnerFor = (e) => net.runnerFor(e);
       }
       server = await buildServer({
@@ -108,6 +127,7 @@ export class BlyanNode {
       await server.listen({ host: config.host, port: config.port });
     } catch (err) {
       shutdown.abort();
+      roleWatch?.stop();
       await learning?.jobs.close().catch(() => undefined);
       await server?.close().catch(() => undefined);
       await chainSync?.stop();
@@ -117,7 +137,7 @@ export class BlyanNode {
       await store.close();
       throw err;
     }
-    const node = new BlyanNode(config, store, engine, server, shutdown, learning, ledger, chainSync, p2p);
+    const node = new BlyanNode(config, store, engine, server, shutdown, learning, ledger, chainSync, p2p, roleWatch);
     writeRunFile(config.dataDir, { url: node.url, pid: process.pid, role: config.role, peerId: p2p?.p2p.peerId ?? null, multiaddrs: p2p?.p2p.multiaddrs() ?? [] });
     // Kept after the node stops: ledger CLI commands refuse to write chain C on a follower's data dir (src/cli/ledgerTarget.ts).
     writeLedgerMode(config.dataDir, ledger.mode === 'follower' ? 'follower' : 'producer');
@@ -139,6 +159,7 @@ export class BlyanNode {
       await this.learning.jobs.close();
       removeRunFile(this.config.dataDir);
       await this.server.close();
+      this.roleWatch?.stop();
       await this.p2p?.stop();
       await this.chainSync?.stop();
       await closeLedger(this.ledger);

@@ -119,6 +119,8 @@ interface Worker {
   lastSeen: number;
   intervalMs: number;
   latencyMs: number | undefined;
+  /** A ping to seed latencyMs is in flight. */
+  measuring: boolean;
   inflight: number;
   downUntil: number;
   quarantinedUntil: number;
@@ -234,7 +236,9 @@ export class WorkerRegistry {
     });
     if (addrs.length > 0) this.opts.libp2p.peerStore.merge(peerId, { multiaddrs: addrs }).catch(() => {});
     this.opts.onEvent({ type: 'worker-heartbeat', peer, experts: versions.size, isNew: old === undefined });
-    if (old === undefined) this.measure(w);
+    // Until a ping or a call has measured it (a ping can fail: the peer still dialling, a busy machine), each
+    // heartbeat tries again: routing ranks workers by latency, and an unmeasured one ranks last.
+    if (w.latencyMs === undefined) this.measure(w);
     return true;
   }
 
@@ -253,6 +257,7 @@ export class WorkerRegistry {
       lastSeen: this.now(),
       intervalMs: 10_000,
       latencyMs: undefined,
+      measuring: false,
       inflight: 0,
       downUntil: 0,
       quarantinedUntil: 0,
@@ -285,14 +290,19 @@ export class WorkerRegistry {
     w.versions = versions;
   }
 
-  /** Seeds the latency estimate with one libp2p ping (RPC times take over from there). */
+  /** Seeds the latency estimate with a libp2p ping (RPC times take over from there); one at a time per worker. */
   private measure(w: Worker): void {
+    if (w.measuring) return;
+    w.measuring = true;
     this.opts.libp2p.services.ping
       .ping(w.peerId, { signal: AbortSignal.timeout(5000) })
       .then((ms) => {
         if (w.latencyMs === undefined) w.latencyMs = ms;
       })
-      .catch(() => {});
+      .catch(() => {})
+      .finally(() => {
+        w.measuring = false;
+      });
   }
 
   private live(w: Worker, now: number): boolean {

@@ -5,8 +5,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isBlyanError } from '../../src/errors.ts';
+import { changeOf, encodeParamsChange } from '../../src/ledger/paramsBlock.ts';
+import { ParamsSchedule } from '../../src/ledger/paramsSchedule.ts';
+import type { Hex20 } from '../../src/ledger/systemAccounts.ts';
 import { ledgerProducerOf, loadNodeConfig } from '../../src/node/config.ts';
+import { ledgerRoleAt } from '../../src/node/ledgerRole.ts';
 import { tempDir } from '../helpers/fixtures.ts';
+import { AUTHORITY, PARAMS, T0 } from '../ledger/helpers.ts';
 
 const SEED = '/ip4/127.0.0.1/tcp/1/p2p/12D3KooWseed';
 const PG = 'postgres://u@127.0.0.1:5432/ledger';
@@ -53,4 +58,32 @@ test('ledger producer: auto produces without bootstrap peers or with PostgreSQL,
   } finally {
     t.cleanup();
   }
+});
+
+test('ledgerRoleAt: chain A hands production over at the time its params block sets; the new producer waits out the grace', () => {
+  const me = '0x00000000000000000000000000000000000000aa' as Hex20;
+  const other = '0x00000000000000000000000000000000000000bb' as Hex20;
+  const t1 = T0 + 10_000;
+  const t2 = T0 + 60_000;
+  const t3 = T0 + 90_000;
+  const block = (index: number, activeFrom: number, producer: Hex20 | null) => ({
+    index,
+    time: activeFrom - 1000,
+    author: AUTHORITY.addr,
+    id: `a${index}`,
+    payload: encodeParamsChange({ ...changeOf(PARAMS, activeFrom), producer }),
+  });
+  // other from t1, me from t2 (a hand-over), me again from t3 (another change, no hand-over), nobody before t1.
+  const s = new ParamsSchedule(PARAMS, [block(1, t1, other), block(2, t2, me), block(3, t3, me)], 0);
+  const grace = 5_000;
+  assert.equal(ledgerRoleAt(s, T0, me, grace, 'producer'), undefined, 'nobody named: the role chosen at start stays');
+  assert.equal(ledgerRoleAt(s, T0, me, grace, 'follower'), undefined);
+  assert.equal(ledgerRoleAt(s, t1, me, grace, 'producer'), 'follower', 'another named: follow at once');
+  assert.equal(ledgerRoleAt(s, t2, other, grace, 'producer'), 'follower', 'the old producer follows from the hand-over on');
+  assert.equal(ledgerRoleAt(s, t2, me, grace, 'follower'), 'follower', 'the new one waits for the old one’s last blocks');
+  assert.equal(ledgerRoleAt(s, t2 + grace - 1, me, grace, 'follower'), 'follower');
+  assert.equal(ledgerRoleAt(s, t2 + grace, me, grace, 'follower'), 'producer');
+  assert.equal(ledgerRoleAt(s, t2, me, grace, 'producer'), 'producer', 'producing when named (it started the network): no wait, nobody else produced');
+  assert.equal(ledgerRoleAt(s, t3, me, grace, 'follower'), 'producer', 'a later change that names it again is no hand-over');
+  assert.equal(ledgerRoleAt(s, t3, other, grace, 'producer'), 'follower');
 });

@@ -17,6 +17,7 @@ import { authorizeMessage, makeQuote } from '../../src/ledger/pricing.ts';
 import { type Hex20, hexAddress, SYSTEM } from '../../src/ledger/systemAccounts.ts';
 import { type AnyTx, toHex0x, txDigest } from '../../src/ledger/tx.ts';
 import { tempDir } from '../helpers/fixtures.ts';
+import { until } from '../helpers/until.ts';
 import { AUTHORITY, bly, freshLedger, PARAMS, sign, user } from './helpers.ts';
 
 const alice = user('follower alice');
@@ -183,14 +184,88 @@ test('follower: a transaction the chain rules out for good (its nonce used meanw
   }
 });
 
-test('only a ledger without a producer key can follow', async () => {
+test('only a ledger with a producer key can produce; produce() on a producer changes nothing', async () => {
   const env = freshLedger();
+  const t = tempDir('blyan-follower-nokey-');
+  const { store } = BlockStore.init(t.dir, TINY);
+  const keyless = Ledger.open(store);
   try {
-    assert.throws(() => env.ledger.follow({ relay: { publish: async () => undefined }, timeoutMs: 1000 }), (e) => isBlyanError(e, 'BAD_ARGUMENT'));
+    keyless.follow({ relay: { publish: async () => undefined }, timeoutMs: 1000 });
+    assert.throws(() => keyless.produce(), (e) => isBlyanError(e, 'BAD_ARGUMENT') && /producer key/.test(e.message));
+    assert.equal(keyless.mode, 'follower');
+    env.ledger.produce();
     assert.equal(env.ledger.mode, 'producer');
     assert.equal(env.ledger.status().producer, null, 'only the genesis so far');
     assert.equal(env.ledger.status().height, 0);
   } finally {
+    keyless.stop();
+    await store.close();
+    t.cleanup();
     await env.close();
+  }
+});
+
+test('hand-over: a follower holding a producer key produces, its waiting transactions in its own block; the old producer follows and forwards', async () => {
+  const producer = freshLedger();
+  const t = tempDir('blyan-handover-');
+  const { store } = BlockStore.init(t.dir, TINY);
+  const successorKey = user('successor').key;
+  const successor = Ledger.open(store, { producerKey: successorKey, now: () => producer.clock.now });
+  const toSuccessor = { deliver: false, held: [] as AnyTx[] };
+  successor.follow({
+    relay: {
+      publish: async (tx, txId) => {
+        if (toSuccessor.deliver) producer.ledger.gossipTx(tx, txId);
+        else toSuccessor.held.push(tx);
+      },
+    },
+    timeoutMs: 5_000,
+    pollMs: 50,
+  });
+  // Blocks travel both ways as gossip would carry them (each side's chain C into the other's block store).
+  const ship = async (from: Ledger<LedgerStore>, to: Ledger<LedgerStore>) => {
+    await importChain(from.store, to.blocks);
+    to.poke();
+  };
+  try {
+    assert.deepEqual([producer.ledger.mode, successor.mode], ['producer', 'follower']);
+    await producer.ledger.submit(sign(AUTHORITY, 'Grant', { to: alice.addr, amount: bly(10), nonce: 0n }));
+    await ship(producer.ledger, successor);
+    // The old producer is out of reach: this transfer waits at the successor...
+    const waiting = successor.submit(sign(alice, 'Transfer', { to: bob.addr, amount: bly(1), nonce: 0n }));
+    await until('the transfer waits', () => successor.status().waiting, (n) => n === 1);
+    assert.equal(toSuccessor.held.length, 1);
+    // ...until production moves to the successor: the same submission settles in its own block.
+    successor.produce();
+    assert.equal(successor.mode, 'producer');
+    const r = await waiting;
+    assert.equal(r.block, 2);
+    const c2 = store.headOf('C');
+    assert.equal(c2 !== undefined && hexAddress(c2.header.author), hexAddress(addressOf(successorKey)), 'C:2 is the successor’s');
+
+    // The old producer follows. What it had queued when it switched (its batch runs on the next turn of the event
+    // loop) is forwarded, not produced.
+    await ship(successor, producer.ledger);
+    const queued = producer.ledger.submit(sign(alice, 'Transfer', { to: bob.addr, amount: bly(2), nonce: 1n }));
+    producer.ledger.follow({ relay: { publish: async (tx, txId) => void successor.gossipTx(tx, txId) }, timeoutMs: 5_000, pollMs: 50 });
+    assert.equal(producer.ledger.mode, 'follower');
+    successor.onCommit(() => void ship(successor, producer.ledger));
+    const q = await queued;
+    assert.equal(q.block, 3);
+    const later = await producer.ledger.submit(sign(alice, 'Transfer', { to: bob.addr, amount: bly(3), nonce: 2n }));
+    assert.equal(later.block, 4);
+    for (const l of [producer.ledger, successor]) {
+      assert.equal(await balance(l, bob.addr), bly(6), 'each transfer once');
+      assert.equal(await l.height(), 4);
+    }
+    assert.equal(head(producer.ledger), head(successor));
+    const authors = [...producer.store.iterate('C', 1)].map(({ block }) => hexAddress(block.header.author));
+    assert.deepEqual(authors, [PRODUCER, hexAddress(addressOf(successorKey)), hexAddress(addressOf(successorKey)), hexAddress(addressOf(successorKey))]);
+  } finally {
+    producer.ledger.stop();
+    successor.stop();
+    await store.close();
+    t.cleanup();
+    await producer.close();
   }
 });
