@@ -65,7 +65,13 @@ export class LedgerRoleWatch {
 
   constructor(private readonly opts: LedgerRoleWatchOptions) {
     this.now = opts.now ?? Date.now;
-    this.timer = setInterval(() => this.check(), opts.intervalMs ?? 1000);
+    this.timer = setInterval(() => {
+      try {
+        this.check();
+      } catch {
+        // A read of chain A that failed (the store busy or closing): the next tick tries again; never the process.
+      }
+    }, opts.intervalMs ?? 1000);
     this.timer.unref();
   }
 
