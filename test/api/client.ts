@@ -58,3 +58,13 @@ export async function signedQuote(base: string, account: Account, token: string,
   const offer = q.body as unknown as Offer;
   return { offer, quoteId: offer.quoteId, signature: await signOffer(account, offer) };
 }
+
+/** A Transfer signed by `from` with viem, as a wallet sends it to POST /tx (the domain and nonce from the node). */
+export async function postTransfer(base: string, from: Account, to: string, amount: bigint): Promise<Answer> {
+  const eip = (await jsonCall(base, 'GET', '/wallet/eip712')).body;
+  const domain = eip.domain as { name: string; version: string; chainId: number };
+  const types = eip.types as Record<string, { name: string; type: string }[]>;
+  const nonce = BigInt((await jsonCall(base, 'GET', `/wallet/nonce/${from.address}`)).body.nonce as string);
+  const signature = await from.signTypedData({ domain, types: { Transfer: types.Transfer as { name: string; type: string }[] }, primaryType: 'Transfer', message: { from: from.address, to: to as `0x${string}`, amount, nonce } });
+  return jsonCall(base, 'POST', '/tx', { type: 'Transfer', message: { from: from.address, to, amount: amount.toString(), nonce: nonce.toString() }, signature });
+}

@@ -20,7 +20,7 @@ import { encodeBatch } from '../../src/ledger/txCodec.ts';
 import { loadOrCreateNodeKey } from '../../src/node/nodeKey.ts';
 import { blockTopic, encodeBlockMessage } from '../../src/p2p/gossip.ts';
 import { type P2pEvent, startP2p } from '../../src/p2p/index.ts';
-import { jsonCall } from '../api/client.ts';
+import { jsonCall, postTransfer } from '../api/client.ts';
 import { startNodeProcess, tinyDataDir } from '../api/fixture.ts';
 import { blyanJson } from '../helpers/cli.ts';
 import { TEST_KEY, tempDir } from '../helpers/fixtures.ts';
@@ -83,17 +83,6 @@ test('sync: a peer serving a chain-C block whose transactions do not apply is pe
   assert.equal(victim.store.headOf('C')?.header.index, 1, 'the valid grant before it was');
   assert.equal((await ledger.account(alice.addr))?.balance, bly(10), 'and the ledger applies it');
 });
-
-/** A Transfer signed with viem, as a wallet sends it to POST /tx. */
-async function transfer(base: string, from: { key: Uint8Array }, to: string, amount: bigint): Promise<{ status: number; body: Record<string, unknown> }> {
-  const account = privateKeyToAccount(`0x${Buffer.from(from.key).toString('hex')}`);
-  const eip = (await jsonCall(base, 'GET', '/wallet/eip712')).body;
-  const domain = eip.domain as { name: string; version: string; chainId: number };
-  const types = eip.types as Record<string, { name: string; type: string }[]>;
-  const nonce = BigInt((await jsonCall(base, 'GET', `/wallet/nonce/${account.address}`)).body.nonce as string);
-  const signature = await account.signTypedData({ domain, types: { Transfer: types.Transfer as { name: string; type: string }[] }, primaryType: 'Transfer', message: { from: account.address, to: to as `0x${string}`, amount, nonce } });
-  return jsonCall(base, 'POST', '/tx', { type: 'Transfer', message: { from: account.address, to, amount: amount.toString(), nonce: nonce.toString() }, signature });
-}
 
 test('gossip: with the producer named on chain A, a follower refuses a stranger’s block and a producer-signed overspend, bans each sender, and keeps settling', async () => {
   const env = { BLYAN_LOG_LEVEL: 'silent' };
@@ -174,7 +163,7 @@ test('gossip: with the producer named on chain A, a follower refuses a stranger�
   assert.deepEqual([still.height, still.head], [before.height, before.head], 'the follower’s chain C did not move');
 
   // The follower's ledger keeps working: an honest transfer through it settles in the producer's next block.
-  const sent = await transfer(f, alice, bob.addr, granted / 4n);
+  const sent = await postTransfer(f, privateKeyToAccount(`0x${Buffer.from(alice.key).toString('hex')}`), bob.addr, granted / 4n);
   assert.equal(sent.status, 200, JSON.stringify(sent.body));
   assert.equal(sent.body.block, before.height + 1);
   const bal = async (base: string, a: string) => BigInt((await jsonCall(base, 'GET', `/wallet/balance/${a}`)).body.balance as string);

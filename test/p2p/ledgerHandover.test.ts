@@ -11,7 +11,7 @@ import { after, test } from 'node:test';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { readLedgerMode } from '../../src/node/ledgerMode.ts';
 import { LEDGER_HANDOVER_GRACE_MS } from '../../src/node/ledgerRole.ts';
-import { type Account, jsonCall } from '../api/client.ts';
+import { jsonCall, postTransfer } from '../api/client.ts';
 import { startNodeProcess, tinyDataDir } from '../api/fixture.ts';
 import { blyanJson } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/fixtures.ts';
@@ -35,16 +35,6 @@ interface LedgerStatus {
 const get = async (base: string, path: string) => (await jsonCall(base, 'GET', path)).body;
 const status = async (base: string) => (await get(base, '/ledger/status')) as unknown as LedgerStatus;
 const heights = async (base: string) => ((await (await fetch(`${base}/chains`)).json()) as { chain: string; height: number }[]).map((c) => c.height);
-
-/** A viem-signed Transfer as a wallet sends it to POST /tx. */
-async function transfer(base: string, from: Account, to: string, amount: bigint): Promise<{ status: number; body: Record<string, unknown> }> {
-  const eip = await get(base, '/wallet/eip712');
-  const domain = eip.domain as { name: string; version: string; chainId: number };
-  const types = eip.types as Record<string, { name: string; type: string }[]>;
-  const nonce = BigInt((await get(base, `/wallet/nonce/${from.address}`)).nonce as string);
-  const signature = await from.signTypedData({ domain, types: { Transfer: types.Transfer as { name: string; type: string }[] }, primaryType: 'Transfer', message: { from: from.address, to: to as `0x${string}`, amount, nonce } });
-  return jsonCall(base, 'POST', '/tx', { type: 'Transfer', message: { from: from.address, to, amount: amount.toString(), nonce: nonce.toString() }, signature });
-}
 
 test('a params block hands chain C over while both nodes run: the named follower produces, the old producer follows', async () => {
   const env = { BLYAN_LOG_LEVEL: 'silent' };
@@ -80,10 +70,10 @@ test('a params block hands chain C over while both nodes run: the named follower
 
   // Through the old producer (forwarded), then through the new one: both in the new producer's blocks.
   const granted = BigInt(grant.body.amount as string);
-  const first = await transfer(s, alice, bob.address, granted / 4n);
+  const first = await postTransfer(s, alice, bob.address, granted / 4n);
   assert.equal(first.status, 200, JSON.stringify(first.body));
   assert.equal(first.body.block, (grant.body.block as number) + 1);
-  const second = await transfer(f, alice, bob.address, granted / 4n);
+  const second = await postTransfer(f, alice, bob.address, granted / 4n);
   assert.equal(second.status, 200, JSON.stringify(second.body));
   assert.equal(second.body.block, (grant.body.block as number) + 2);
   await until('heads agree', async () => [(await status(s)).head, (await status(f)).head], ([a, b]) => a === b);

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { jsonCall, signedQuote, signIn, type Account } from '../api/client.ts';
+import { jsonCall, postTransfer, signedQuote, signIn } from '../api/client.ts';
 import { startNodeProcess, TEXT, tinyDataDir } from '../api/fixture.ts';
 import { blyanJson } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/fixtures.ts';
@@ -37,16 +37,6 @@ const get = async (base: string, path: string) => (await jsonCall(base, 'GET', p
 const status = async (base: string) => (await get(base, '/ledger/status')) as unknown as LedgerStatus;
 const balance = async (base: string, a: string) => BigInt((await get(base, `/wallet/balance/${a}`)).balance as string);
 const heights = async (base: string) => ((await (await fetch(`${base}/chains`)).json()) as { chain: string; height: number }[]).map((c) => c.height);
-
-/** A viem-signed Transfer as a wallet sends it to POST /tx. */
-async function transfer(base: string, from: Account, to: string, amount: bigint): Promise<{ status: number; body: Record<string, unknown> }> {
-  const eip = await get(base, '/wallet/eip712');
-  const domain = eip.domain as { name: string; version: string; chainId: number };
-  const types = eip.types as Record<string, { name: string; type: string }[]>;
-  const nonce = BigInt((await get(base, `/wallet/nonce/${from.address}`)).nonce as string);
-  const signature = await from.signTypedData({ domain, types: { Transfer: types.Transfer as { name: string; type: string }[] }, primaryType: 'Transfer', message: { from: from.address, to: to as `0x${string}`, amount, nonce } });
-  return jsonCall(base, 'POST', '/tx', { type: 'Transfer', message: { from: from.address, to, amount: amount.toString(), nonce: nonce.toString() }, signature });
-}
 
 test('a producer seed and a follower: transactions on the follower land once in the producer’s chain C; paid chat charged once; producer down → 503', async (ctx) => {
   const seedDir = tinyDataDir({ maxPositions: 256 });
@@ -86,7 +76,7 @@ test('a producer seed and a follower: transactions on the follower land once in 
   assert.equal(grant.status, 200, JSON.stringify(grant.body));
   const granted = BigInt(grant.body.amount as string);
   const tTransfer = Date.now();
-  const sent = await transfer(f, alice, bob.address, granted / 40n);
+  const sent = await postTransfer(f, alice, bob.address, granted / 40n);
   ctx.diagnostic(`a Transfer through the follower took ${Date.now() - tTransfer} ms (forwarded, batched, block back)`);
   assert.equal(sent.status, 200, JSON.stringify(sent.body));
   assert.equal(sent.body.block, (grant.body.block as number) + 1);
@@ -132,7 +122,7 @@ test('a producer seed and a follower: transactions on the follower land once in 
   assert.equal(await seed.stop(), 0);
   const aliceBefore = await balance(f, alice.address);
   const t0 = Date.now();
-  const lost = await transfer(f, alice, bob.address, 1n);
+  const lost = await postTransfer(f, alice, bob.address, 1n);
   assert.equal(lost.status, 503, JSON.stringify(lost.body));
   assert.equal(lost.body.code, 'LEDGER_PRODUCER_UNREACHABLE');
   assert.match(lost.body.message as string, /seed reachable/);
