@@ -455,7 +455,7 @@ export class Ledger<S extends LedgerStore = LmdbLedgerStore> {
 
   /** Appends to this process's block store the chain-C blocks the store has and it lacks (verified as any block). */
   syncChain(): Promise<number> {
-    return importChain(this.store, this.blocks, 64, (items) => {
+    return importChain(this.store, this.blocks, undefined, (items) => {
       this.mirroring = true;
       try {
         this.blocks.appendBatch(items);

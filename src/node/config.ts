@@ -159,6 +159,11 @@ export interface NamedProducer {
   readonly self: string;
 }
 
+/** Whether the node could follow another producer: a follower reaches it over the network and keeps an LMDB ledger. */
+export function canFollow(c: Pick<NodeConfig, 'ledgerUrl' | 'p2p'>): boolean {
+  return c.ledgerUrl === undefined && c.p2p;
+}
+
 /**
  * Whether the node produces chain C (docs/ledger.md §9.4): `on`/`off` as configured, else (auto) it produces when
  * chain A names it the producer and follows when chain A names another; with none named, it produces when it
@@ -170,8 +175,8 @@ export function ledgerProducerOf(c: Pick<NodeConfig, 'ledgerProducer' | 'ledgerU
   const mode = c.ledgerProducer ?? 'auto';
   // A named producer decides, where following is possible (the network, an LMDB ledger); elsewhere a node that is
   // not the named one still produces, and its ledger refuses every batch (LEDGER_NOT_PRODUCER) instead of forking.
-  const named = chain?.named !== null && chain?.named !== undefined && c.ledgerUrl === undefined && c.p2p ? chain.named.toLowerCase() === chain.self.toLowerCase() : undefined;
-  const producer = mode === 'auto' ? (named ?? (c.ledgerUrl !== undefined || !c.p2p || c.bootstrap.length === 0)) : mode === 'on';
+  const named = chain?.named !== null && chain?.named !== undefined && canFollow(c) ? chain.named.toLowerCase() === chain.self.toLowerCase() : undefined;
+  const producer = mode === 'auto' ? (named ?? (!canFollow(c) || c.bootstrap.length === 0)) : mode === 'on';
   if (!producer && c.ledgerUrl !== undefined) {
     throw new BlyanError('BAD_ARGUMENT', 'node config: ledgerProducer: off needs the data dir\'s own ledger; the processes on a PostgreSQL ledger (ledgerUrl) produce chain C together');
   }

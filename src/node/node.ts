@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../api/server.ts';
 import type { BlockStore } from '../chain/store.ts';
 import { openStore } from '../cli/openStore.ts';
-import { LEDGER_TIMEOUT_SECONDS, ledgerProducerOf, type NodeConfig } from './config.ts';
+import { canFollow, LEDGER_TIMEOUT_SECONDS, ledgerProducerOf, type NodeConfig } from './config.ts';
 import { Credentials } from '../api/auth/sessions.ts';
 import { SiweNonces } from '../api/auth/siwe.ts';
 import { ApiMetrics } from '../api/metrics.ts';
@@ -63,7 +63,7 @@ export class BlyanNode {
       const producer = ledgerProducerOf(config, { named: paramsScheduleOf(store).at(Date.now()).producer, self: nodeKey.address });
       // In automatic mode on a network, the role follows chain A while the node runs (a hand-over is a params
       // block, src/node/ledgerRole.ts), so a follower keeps its producer key for the day it is named.
-      const autoRole = (config.ledgerProducer ?? 'auto') === 'auto' && config.p2p && config.ledgerUrl === undefined;
+      const autoRole = (config.ledgerProducer ?? 'auto') === 'auto' && canFollow(config);
       ledger = await openLedger(store, { url: config.ledgerUrl, ...(producer || autoRole ? { producerKey: nodeKey.privateKey } : {}) });
       const led = ledger;
       // A chain-C block from the network (gossip, sync) is stored only if it keeps the ledger's rules against the
