@@ -113,7 +113,9 @@ test('gossip: with the producer named on chain A, a follower refuses a strangerâ
   const alice = user('gossip gate alice');
   const bob = user('gossip gate bob');
   const grant = await jsonCall(f, 'POST', '/faucet', { address: alice.addr });
-  assert.equal(grant.status, 200, JSON.stringify(grant.body));
+  // On failure, both nodes' ledger views (mode, head, mempool, waiting): where the transaction stopped.
+  const views = async () => JSON.stringify({ seed: (await jsonCall(s, 'GET', '/ledger/status')).body, follower: (await jsonCall(f, 'GET', '/ledger/status')).body });
+  assert.equal(grant.status, 200, `${JSON.stringify(grant.body)} ${grant.status === 200 ? '' : await views()}`);
   const granted = BigInt(grant.body.amount as string);
   const cHead = async () => {
     const r = (await jsonCall(f, 'GET', '/ledger/status')).body as { height: number; head: string; producer: string };
