@@ -27,8 +27,10 @@ export interface P2pServiceOptions {
   readonly onBlock?: () => void;
 }
 
-/** gossipsub refuses to publish a message id again for 2 minutes; a retried transaction is already out. */
+/** gossipsub refuses to publish a message id again for 2 minutes (its seen cache): a repeat goes by /blyan/tx/1. */
 const REPUBLISH_AFTER_MS = 120_000;
+/** How long a direct push of a transaction (`/blyan/tx/1`) may take per peer. */
+const TX_PUSH_TIMEOUT_MS = 5_000;
 
 /**
  * The node on the peer-to-peer network: the libp2p host from src/p2p (loaded only when the node starts it),
@@ -83,28 +85,36 @@ export class P2pService {
   }
 
   /**
-   * How a ledger follower reaches the producer: the transaction topic. Publishing waits (until the deadline)
-   * for a peer subscribed to it, since gossipsub would otherwise drop the message and refuse to send it again.
+   * How a ledger follower reaches the producer: the transaction topic, and `/blyan/tx/1` when gossip did not
+   * carry it (docs/ledger.md §9.4). Publishing waits (until the deadline) for a peer subscribed to the topic.
+   * Gossipsub sends only over streams it has already opened, so a publish can reach nobody although a
+   * subscriber is connected, and it refuses to send the same bytes again for two minutes: the transaction is
+   * then pushed to subscribers directly, as it is when a submission is repeated inside those two minutes.
    */
   txRelay(): TxRelay {
     return {
       publish: async (tx, txId, deadline) => {
-        const sent = this.published.get(txId);
-        if (sent !== undefined && Date.now() - sent < REPUBLISH_AFTER_MS) return;
         while (this.stopping || this.p2p.txSubscribers() === 0) {
           if (this.stopping || Date.now() >= deadline) {
             throw new BlyanError('LEDGER_PRODUCER_UNREACHABLE', `no peer that takes transactions is connected; is the seed reachable? (transaction ${txId} was not sent)`, { txId });
           }
           await new Promise((r) => setTimeout(r, 100));
         }
-        if (this.published.size >= 10_000) this.published.delete(this.published.keys().next().value as Hex32);
-        this.published.set(txId, Date.now());
-        try {
-          await this.p2p.publishTx(tx);
-        } catch (err) {
-          this.published.delete(txId);
-          throw new BlyanError('LEDGER_PRODUCER_UNREACHABLE', `transaction ${txId} could not be gossiped: ${(err as Error).message}`, { txId }, { cause: err });
+        const sent = this.published.get(txId);
+        let why = 'sent by gossip before';
+        if (sent === undefined || Date.now() - sent >= REPUBLISH_AFTER_MS) {
+          if (this.published.size >= 10_000) this.published.delete(this.published.keys().next().value as Hex32);
+          this.published.set(txId, Date.now());
+          try {
+            if ((await this.p2p.publishTx(tx)) > 0) return;
+            why = 'gossip reached no peer';
+          } catch (err) {
+            why = `gossip failed: ${(err as Error).message}`;
+          }
         }
+        const timeoutMs = Math.max(1000, Math.min(TX_PUSH_TIMEOUT_MS, deadline - Date.now()));
+        if ((await this.p2p.pushTx(tx, timeoutMs)) > 0) return;
+        throw new BlyanError('LEDGER_PRODUCER_UNREACHABLE', `transaction ${txId} reached no peer (${why}, and no peer answered a direct push); retry in a moment`, { txId });
       },
     };
   }

@@ -31,7 +31,7 @@ import { BoundedSet } from '../boundedSet.ts';
  */
 export const GOSSIP_INLINE_PAYLOAD_MAX = 1024 * 1024;
 export const GOSSIP_MAX_BYTES = GOSSIP_INLINE_PAYLOAD_MAX + 16 * 1024;
-const TX_MESSAGE_MAX = 16 * 1024;
+export const TX_MESSAGE_MAX = 16 * 1024;
 
 export function blockTopic(networkTag: string): string {
   return `/blyan/${networkTag}/block/1`;
@@ -223,27 +223,46 @@ export class Gossip {
   }
 
   private validateTx(peer: PeerId, msg: Message): TopicValidatorResult {
-    const from = peer.toString();
+    return this.verdict(this.receiveTx(msg.data, peer.toString()));
+  }
+
+  /**
+   * One transaction message (the batch of exactly one signed transaction), from gossip or pushed directly
+   * (`/blyan/tx/1`): checked, offered to the mempool once, reported; a sender of an invalid one is penalised.
+   * On 'accept' a direct push is the caller's to forward (forwardTx); gossipsub forwards its own messages.
+   * `penalise` lets a direct push answer the sender before the penalty (which may ban it) is applied.
+   */
+  receiveTx(data: Uint8Array, from: string, penalise: GossipDeps['penalise'] = this.deps.penalise): GossipVerdict {
     let id: string | undefined;
     try {
-      if (msg.data.byteLength > TX_MESSAGE_MAX) throw new BlyanError('P2P_FRAME_TOO_LARGE', `transaction gossip of ${msg.data.byteLength} bytes`);
-      const txs = decodeBatch(msg.data);
-      if (txs.length !== 1) throw new BlyanError('LEDGER_MALFORMED_TX', 'transaction gossip carries exactly one transaction');
+      if (data.byteLength > TX_MESSAGE_MAX) throw new BlyanError('P2P_FRAME_TOO_LARGE', `transaction message of ${data.byteLength} bytes`);
+      const txs = decodeBatch(data);
+      if (txs.length !== 1) throw new BlyanError('LEDGER_MALFORMED_TX', 'a transaction message carries exactly one transaction');
       const tx = txs[0] as AnyTx;
       id = toHex(verifyTx(tx, ledgerDomain(this.deps.store.preset.chainId)));
       if (this.seenTx.has(id)) return this.reportTx('ignore', from, id);
       this.seenTx.add(id);
       const v = this.deps.onTx?.(tx, id, from) ?? 'accept';
-      if (v === 'reject') this.deps.penalise(from, 'bad-data', new BlyanError('LEDGER_MALFORMED_TX', 'transaction refused by the mempool'));
+      if (v === 'reject') penalise(from, 'bad-data', new BlyanError('LEDGER_MALFORMED_TX', 'transaction refused by the mempool'));
       return this.reportTx(v, from, id);
     } catch (err) {
-      this.deps.penalise(from, 'bad-data', err);
+      penalise(from, 'bad-data', err);
       return this.reportTx('reject', from, id, isBlyanError(err) ? err.code : 'ERROR');
     }
   }
 
-  private reportTx(verdict: GossipVerdict, peer: string, id: string | undefined, code?: string): TopicValidatorResult {
+  /** Gossips a transaction message that reached this node outside gossip; false when gossip had already seen it. */
+  async forwardTx(data: Uint8Array): Promise<boolean> {
+    try {
+      return (await this.deps.libp2p.services.pubsub.publish(this.txTopic, data)).recipients.length > 0;
+    } catch (err) {
+      if ((err as Error).message === 'PublishError.Duplicate') return false;
+      throw err;
+    }
+  }
+
+  private reportTx(verdict: GossipVerdict, peer: string, id: string | undefined, code?: string): GossipVerdict {
     this.deps.onEvent({ type: 'gossip-tx', verdict, peer, ...(id === undefined ? {} : { id }), ...(code === undefined ? {} : { code }) });
-    return this.verdict(verdict);
+    return verdict;
   }
 }

@@ -10,8 +10,9 @@ import type { Kernels } from '../engine/kernels/types.ts';
 import type { ModelEntry } from '../engine/modelRegistry.ts';
 import { BlyanError, isBlyanError } from '../errors.ts';
 import type { AnyTx } from '../ledger/tx.ts';
+import { encodeBatch } from '../ledger/txCodec.ts';
 import { EXPERT_PROTOCOL, type ExpertServerStats, ExpertServer, expertLimits, type HostedExpert, HostedExperts } from './expertRpc.ts';
-import { Gossip, GOSSIP_MAX_BYTES, type GossipEvent, type GossipVerdict } from './gossip.ts';
+import { Gossip, GOSSIP_MAX_BYTES, type GossipEvent, type GossipVerdict, TX_MESSAGE_MAX } from './gossip.ts';
 import { createHost, type Host, type NatOptions } from './host.ts';
 import { loadOrCreatePeerKey } from './peerId.ts';
 import { type PeerScoreEntry, PeerScores, type PenaltyReason } from './peerScore.ts';
@@ -21,6 +22,7 @@ import { serveRpc } from './protocols/rpc.ts';
 import { RpcSessions, serveSession } from './protocols/rpcSession.ts';
 import { type HeadsJson, handleStatus, headsJson, localStatus, requestStatus, STATUS_LIMITS, STATUS_PROTOCOL, type StatusMessage } from './protocols/status.ts';
 import { handleTile, LeafCache, TILE_LIMITS, TILE_PROTOCOL } from './protocols/tiles.ts';
+import { handleTx, pushTx, TX_PROTOCOL, txLimits } from './protocols/txPush.ts';
 import { DEFAULT_TIMEOUTS, DEFAULT_TUNING, penaltyFor, type SyncContext, type SyncEvent, type SyncPeer, type SyncTimeouts, type SyncTuning } from './sync/context.ts';
 import { syncPayloads } from './sync/payloadSync.ts';
 import { SyncProgress, type SyncStatus } from './sync/progress.ts';
@@ -30,7 +32,7 @@ import { type RemoteExpertEvent, RemoteExpertRunner, type RemoteRunnerOptions } 
 import { ExpertAnnouncer, type RegistryEvent, type WorkerView, WorkerRegistry } from './workerRegistry.ts';
 
 /**
- * A node's presence on the network: the libp2p host, the three request/response protocols, chain sync,
+ * A node's presence on the network: the libp2p host, the request/response protocols (status, headers, tiles, tx), chain sync,
  * gossip and peer scores, behind one small API (`startP2p`). The caller owns the store; stop() leaves it open.
  */
 export interface StartP2pOptions {
@@ -82,6 +84,8 @@ export interface ExpertRpcTuning {
 
 /** A worker ends an expert session after this long without a request (requesters close theirs after 30 s). */
 const SESSION_IDLE_SERVE_MS = 120_000;
+/** Peers a transaction is pushed to directly when gossip did not carry it: enough that one slow peer does not matter. */
+const TX_PUSH_FANOUT = 3;
 
 export const DEFAULT_EXPERT_RPC: ExpertRpcTuning = { heartbeatMs: 10_000, serveMs: 30_000, cacheBytes: 1024 * 1024 * 1024, downMs: 15_000 };
 
@@ -136,6 +140,11 @@ export interface P2pNode {
   publishTx(tx: AnyTx): Promise<number>;
   /** Peers subscribed to the transaction topic (a follower waits for one before it publishes; docs/ledger.md §9.4). */
   txSubscribers(): number;
+  /**
+   * Hands a transaction to up to TX_PUSH_FANOUT subscribers of the transaction topic directly (`/blyan/tx/1`),
+   * for when gossip did not carry it; resolves with how many answered (took it, or knew it already).
+   */
+  pushTx(tx: AnyTx, timeoutMs: number): Promise<number>;
   stop(): Promise<void>;
   /** The libp2p node itself (tests, metrics). */
   readonly libp2p: Host;
@@ -389,6 +398,18 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
     onTx: opts.onTx,
     onEvent: emit,
   });
+  const txRpcLimits = txLimits(TX_MESSAGE_MAX);
+  await host.handle(
+    TX_PROTOCOL,
+    serveRpc({
+      protocol: TX_PROTOCOL,
+      limits: txRpcLimits,
+      timeoutMs: timeouts.serveMs,
+      handle: handleTx({ receive: (m, from, p) => gossip.receiveTx(m, from, p), forward: (m) => gossip.forwardTx(m), penalise }),
+      onPeerError,
+    }),
+    { maxInboundStreams: 8, maxOutboundStreams: 8 },
+  );
 
   // ---- expert RPC (docs/expert-rpc.md) ----
   const rpcTuning: ExpertRpcTuning = { ...DEFAULT_EXPERT_RPC, ...opts.expertRpc };
@@ -508,6 +529,15 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
     publishBlock: (block, payload) => gossip.publishBlock(block, payload),
     publishTx: (tx) => gossip.publishTx(tx),
     txSubscribers: () => host.services.pubsub.getSubscribers(gossip.txTopic).length,
+    pushTx: async (tx, timeoutMs) => {
+      const message = encodeBatch([tx]);
+      const to = host.services.pubsub
+        .getSubscribers(gossip.txTopic)
+        .filter((p) => !scores.isBanned(p.toString()))
+        .slice(0, TX_PUSH_FANOUT);
+      const answers = await Promise.allSettled(to.map((p) => pushTx(host, p, message, txRpcLimits, timeoutMs)));
+      return answers.filter((a) => a.status === 'fulfilled').length;
+    },
     workers,
     expertServer,
     hostedExperts: () => hosted?.list() ?? [],

@@ -135,7 +135,11 @@ test('gossip: with the producer named on chain A, a follower refuses a strangerâ
     const node = await startP2p({ store, dataDir: dir, bootstrap: [follower.info.p2p?.multiaddrs[0] as string], autoSync: false });
     stops.push(() => node.stop());
     const topic = blockTopic(TINY.genesisId.slice(0, 16));
-    await until(`${name} in the follower's block topic`, () => node.libp2p.services.pubsub.getSubscribers(topic).map(String), (ids) => ids.includes(follower.info.p2p?.peerId as string));
+    const fid = follower.info.p2p?.peerId as string;
+    await until(`${name} in the follower's block topic`, () => node.libp2p.services.pubsub.getSubscribers(topic).map(String), (ids) => ids.includes(fid));
+    // Gossipsub sends only over a stream it has opened itself, which can come after the peer's subscription.
+    const outbound = (node.libp2p.services.pubsub as unknown as { streamsOutbound: Map<string, unknown> }).streamsOutbound;
+    await until(`${name}'s gossip stream to the follower`, () => outbound.has(fid), (open) => open);
     return {
       node,
       publish: async (b: { block: Block; payload: Uint8Array }) => (await node.libp2p.services.pubsub.publish(topic, encodeBlockMessage(b.block, b.payload))).recipients.length,
