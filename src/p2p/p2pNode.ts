@@ -51,6 +51,8 @@ export interface StartP2pOptions {
   readonly experts?: readonly string[];
   /** Start a sync by itself when a peer turns out to be ahead or gossip shows a gap (default true). */
   readonly autoSync?: boolean;
+  /** Milliseconds between status refreshes with connected peers (default 5000); only with autoSync. */
+  readonly statusRefreshMs?: number;
   readonly timeouts?: Partial<SyncTimeouts>;
   readonly tuning?: Partial<SyncTuning>;
   /** Every progress change of the main sync (a CLI bar redraws from it). */
@@ -86,6 +88,9 @@ export interface ExpertRpcTuning {
 const SESSION_IDLE_SERVE_MS = 120_000;
 /** Peers a transaction is pushed to directly when gossip did not carry it: enough that one slow peer does not matter. */
 const TX_PUSH_FANOUT = 3;
+/** How often, and with how many connected peers, status is exchanged again (anti-entropy; docs/sync-protocol.md §7). */
+const STATUS_REFRESH_MS = 5_000;
+const STATUS_REFRESH_PEERS = 3;
 
 export const DEFAULT_EXPERT_RPC: ExpertRpcTuning = { heartbeatMs: 10_000, serveMs: 30_000, cacheBytes: 1024 * 1024 * 1024, downMs: 15_000 };
 
@@ -303,15 +308,19 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
         const status = await requestStatus(host, peerId, localStatus(store), timeouts.statusMs);
         return { peer: remember(peerId, status) };
       } catch (err) {
-        book.delete(id);
         // The other side may have refused us and hung up before our own request completed.
         const refused = otherNetwork.get(id);
         if (isBlyanError(err, 'P2P_WRONG_GENESIS')) {
+          book.delete(id);
           noteOtherNetwork(id, err.message);
           penalise(id, 'wrong-network', err);
           return { error: err };
         }
-        if (refused !== undefined) return { error: new BlyanError('P2P_WRONG_GENESIS', refused, {}, { cause: err }) };
+        if (refused !== undefined) {
+          book.delete(id);
+          return { error: new BlyanError('P2P_WRONG_GENESIS', refused, {}, { cause: err }) };
+        }
+        // A peer already known keeps its last status through one failed refresh (a busy moment); sync scores it.
         return { error: err };
       } finally {
         statusInflight.delete(id);
@@ -509,6 +518,23 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
     }
   }, 1000);
   seedTimer.unref();
+  // Anti-entropy: gossip gives no acknowledgement, so a block whose announcement reached nobody (or was dropped)
+  // would leave a node behind until the next block shows the gap. Every few seconds a few connected peers, in
+  // turn, exchange status (1 KiB each way); one that is ahead starts a sync, on either side.
+  let refreshTurn = 0;
+  const refreshTimer = setInterval(() => {
+    if (stopping || opts.autoSync === false) return;
+    const peers = currentPeers();
+    if (peers.length === 0) return;
+    for (let i = 0; i < Math.min(STATUS_REFRESH_PEERS, peers.length); i++) {
+      const p = peers[(refreshTurn + i) % peers.length] as SyncPeer;
+      void exchangeStatus(p.peerId).then((o) => {
+        if ('peer' in o) maybeAutoSync(o.peer.status);
+      });
+    }
+    refreshTurn += STATUS_REFRESH_PEERS;
+  }, opts.statusRefreshMs ?? STATUS_REFRESH_MS);
+  refreshTimer.unref();
 
   return {
     peerId: host.peerId.toString(),
@@ -565,6 +591,7 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
     stop: async () => {
       stopping = true;
       clearInterval(seedTimer);
+      clearInterval(refreshTimer);
       if (syncTimer !== undefined) clearTimeout(syncTimer);
       announcer?.stop();
       expertSessions.stop();
