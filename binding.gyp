@@ -8,6 +8,11 @@
       "ldflags": ["-Wl,-z,now"]
     },
     {
+      "target_name": "blyan_process",
+      "sources": ["native/process/malloc_addon.c"],
+      "cflags": ["-O2", "-Wall"]
+    },
+    {
       "target_name": "blyan_kernels",
       "sources": [
         "native/kernels/addon.c",

@@ -10,7 +10,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const makefile = join(root, 'build', 'Makefile');
 let ok = false;
 if (existsSync(makefile)) {
-  const r = spawnSync('make', ['-C', join(root, 'build'), 'BUILDTYPE=Release', 'blyan_kernels'], { stdio: 'inherit' });
+  const r = spawnSync('make', ['-C', join(root, 'build'), 'BUILDTYPE=Release', 'blyan_kernels', 'blyan_process'], { stdio: 'inherit' });
   ok = r.status === 0;
 }
 process.stderr.write(

@@ -9,6 +9,7 @@ import { genesisOf } from './genesis.ts';
 import { equalBytes, fromHex, type Hash, toHex } from './hash.ts';
 import type { Preset } from './presets.ts';
 import { type Block, type BlockHeader, CHAINS, type ChainLetter, type LinearChain } from './types.ts';
+import { tuneMallocForLmdb } from './mallocTuning.ts';
 
 /**
  * The block store (LMDB). One environment, six sub-databases:
@@ -84,6 +85,7 @@ export class BlockStore implements ChainView {
     this.path = path;
     this.preset = preset;
     mkdirSync(path, { recursive: true });
+    tuneMallocForLmdb();
     this.env = open({ path, maxDbs: 16, compression: false });
     this.records = this.env.openDB({ name: 'records', encoding: 'binary', keyEncoding: 'binary' });
     this.payloads = this.env.openDB({ name: 'payloads', encoding: 'binary', keyEncoding: 'binary' });

@@ -18,10 +18,13 @@ import { loadOrCreatePeerKey } from './peerId.ts';
 import { type PeerScoreEntry, PeerScores, type PenaltyReason } from './peerScore.ts';
 import { PeerScoreFile } from './peerScoreFile.ts';
 import { HEADERS_LIMITS, HEADERS_PROTOCOL, handleHeaders } from './protocols/headers.ts';
-import { serveRpc } from './protocols/rpc.ts';
+import { RpcError, serveRpc } from './protocols/rpc.ts';
 import { RpcSessions, serveSession } from './protocols/rpcSession.ts';
 import { type HeadsJson, handleStatus, headsJson, localStatus, requestStatus, STATUS_LIMITS, STATUS_PROTOCOL, type StatusMessage } from './protocols/status.ts';
-import { handleTile, LeafCache, TILE_LIMITS, TILE_PROTOCOL } from './protocols/tiles.ts';
+import { handleTile, LeafCache, requestTileInto, TILE_LIMITS, TILE_PROTOCOL } from './protocols/tiles.ts';
+import { BULK_LIMITS, BULK_PROTOCOL, decodeBulkRequest, encodeBulkTicket } from './protocols/bulk.ts';
+import { BulkClient } from './bulk/bulkClient.ts';
+import { BulkServer } from './bulk/bulkServer.ts';
 import { handleTx, pushTx, TX_PROTOCOL, txLimits } from './protocols/txPush.ts';
 import { DEFAULT_TIMEOUTS, DEFAULT_TUNING, penaltyFor, type SyncContext, type SyncEvent, type SyncPeer, type SyncTimeouts, type SyncTuning } from './sync/context.ts';
 import { syncPayloads } from './sync/payloadSync.ts';
@@ -51,6 +54,13 @@ export interface StartP2pOptions {
   readonly experts?: readonly string[];
   /** Start a sync by itself when a peer turns out to be ahead or gossip shows a gap (default true). */
   readonly autoSync?: boolean;
+  /**
+   * The bulk channel (docs/sync-protocol.md §6.1): tiles over plain TCP on this port (0: any free port) of the
+   * listen address, to peers holding a ticket; false: none (tiles only over libp2p). Default: on, any port.
+   */
+  readonly bulk?: false | { readonly port: number };
+  /** Peer ids this node never connects with, either way (an operator's blocklist). */
+  readonly denyPeers?: readonly string[];
   /** Milliseconds between status refreshes with connected peers (default 5000); only with autoSync. */
   readonly statusRefreshMs?: number;
   readonly timeouts?: Partial<SyncTimeouts>;
@@ -179,6 +189,8 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
   const book = new Map<string, SyncPeer>();
   const served: ServedCounters = { status: 0, headers: 0, tiles: 0, tileBytes: 0, refused: 0 };
   let libp2p: Host | undefined;
+  let bulkServer: BulkServer | undefined;
+  let bulkClient: BulkClient | undefined;
 
   // Bans and faults outlive a restart (docs/sync-protocol.md §8): loaded before the host starts, so the
   // connection gater refuses a still-banned peer from the first connection on.
@@ -191,6 +203,8 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
       book.delete(peer);
       emit({ type: 'ban', peer, reason });
       libp2p?.hangUp(peerIdFromString(peer)).catch(() => {});
+      bulkServer?.revoke(peer);
+      bulkClient?.drop(peer);
     },
     onChange: () => scoreFile.saveSoon(),
   });
@@ -203,6 +217,7 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
     scores.penalise(peer, reason);
   };
 
+  const denied = new Set(opts.denyPeers ?? []);
   const privateKey = await loadOrCreatePeerKey(opts.dataDir);
   const host = await createHost({
     privateKey,
@@ -210,7 +225,7 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
     bootstrap: opts.bootstrap ?? [],
     maxConnections: opts.maxConnections ?? 64,
     networkTag,
-    isDenied: (peer) => scores.isBanned(peer),
+    isDenied: (peer) => denied.has(peer) || scores.isBanned(peer),
     maxGossipBytes: GOSSIP_MAX_BYTES,
     ...(opts.nat === undefined ? {} : { nat: opts.nat }),
   });
@@ -296,6 +311,39 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
     }),
     { maxInboundStreams: 16, maxOutboundStreams: 32 },
   );
+  const bulkHost = opts.bulk === false ? undefined : listenHost(opts.listen ?? ['/ip4/127.0.0.1/tcp/0']);
+  if (bulkHost !== undefined && opts.bulk !== false) {
+    const server = new BulkServer({
+      host: bulkHost,
+      port: opts.bulk?.port ?? 0,
+      handleTile: handleTile({ store, isKnownPeer, leaves, lendBuffers: true }),
+      writeMs: timeouts.serveMs,
+      onPeerError,
+      onServed: (peer, bytes) => {
+        served.tiles++;
+        served.tileBytes += bytes;
+        emit({ type: 'served', protocol: BULK_PROTOCOL, peer: peer.toString(), bytes });
+      },
+    });
+    bulkServer = server;
+    await host.handle(
+      BULK_PROTOCOL,
+      serveRpc({
+        protocol: BULK_PROTOCOL,
+        limits: BULK_LIMITS,
+        timeoutMs: timeouts.serveMs,
+        handle: async (request, peer) => {
+          decodeBulkRequest(request);
+          if (!isKnownPeer(peer)) throw new RpcError('STATUS_REQUIRED', 'exchange /blyan/status/1 first');
+          return [encodeBulkTicket(await server.ticket(peer))];
+        },
+        onPeerError,
+      }),
+      { maxInboundStreams: 2, maxOutboundStreams: 2 },
+    );
+  }
+  const client = new BulkClient(host, timeouts.statusMs);
+  bulkClient = client;
 
   // ---- requester side ----
   /** One status exchange per peer at a time: the connect handler and dial() share it. */
@@ -353,6 +401,10 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
     penalise,
     reward: (p) => scores.reward(p),
     onEvent: emit,
+    fetchTile: async (peer, target, index, timeoutMs, into) => {
+      if (opts.bulk !== false && (await client.tileInto(peer, target, index, timeoutMs, into))) return;
+      await requestTileInto(host, peer, target, index, timeoutMs, into);
+    },
   });
   const progress = new SyncProgress(opts.onProgress);
   const syncCtx = makeCtx(progress);
@@ -477,6 +529,7 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
   });
   host.addEventListener('peer:disconnect', (evt) => {
     book.delete(evt.detail.toString());
+    client.drop(evt.detail.toString());
   });
 
   await host.start();
@@ -597,10 +650,22 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
       expertSessions.stop();
       workers.stop();
       gossip.stop();
+      client.stop();
+      await bulkServer?.stop();
       await host.stop();
       await running?.catch(() => undefined);
       scoreFile.stop();
       if (ownKernels && kernels !== undefined) await (await kernels).close();
     },
   };
+}
+
+/** The IP address of the first TCP listen multiaddr (the bulk channel listens beside it), if any. */
+function listenHost(listen: readonly string[]): string | undefined {
+  for (const a of listen) {
+    const parts = multiaddr(a).getComponents();
+    const ip = parts.find((p) => p.name === 'ip4' || p.name === 'ip6');
+    if (ip?.value !== undefined && parts.some((p) => p.name === 'tcp')) return ip.value;
+  }
+  return undefined;
 }

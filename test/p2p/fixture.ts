@@ -58,6 +58,8 @@ export interface ChildConfig {
   readonly autoSync?: boolean;
   readonly timeouts?: Record<string, number>;
   readonly tuning?: Record<string, number>;
+  /** false: no bulk channel (tiles only over /blyan/tile/1). */
+  readonly bulk?: boolean;
   /** Serve every tile with one byte flipped (a lying peer). */
   readonly corruptTiles?: boolean;
   /** Delay before answering each tile request, ms (to kill a sync halfway). */

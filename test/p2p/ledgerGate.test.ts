@@ -197,20 +197,22 @@ test('gossip: a chain-C block too large to inline is forwarded only after its pa
   const bad = cBlock(parent, [sign(poor, 'Transfer', { to: AUTHORITY.addr, amount: bly(1), nonce: 0n }), ...grants(5200)], TEST_KEY);
   for (const b of [good, bad]) assert.ok(b.payload.byteLength > 1024 * 1024, `${b.payload.byteLength} bytes: too large to inline`);
 
-  const relay = async (name: string, b: { block: Block; payload: Uint8Array }) => {
+  const relay = async (name: string, b: { block: Block; payload: Uint8Array }, denyPeers: string[] = []) => {
     const s = freshStore(`blyan-gate-big-${name}-`);
     s.store.append(b.block, b.payload); // stored without a ledger: this relay serves whatever it holds
-    return { node: await startP2p({ store: s.store, dataDir: s.dir, autoSync: false }), block: b };
+    return { node: await startP2p({ store: s.store, dataDir: s.dir, autoSync: false, denyPeers }), block: b };
   };
   const relayBad = await relay('bad', bad);
   stops.push(() => relayBad.node.stop());
-  const relayGood = await relay('good', good);
+  // Each relay reaches the victim only (they may learn of each other through it): a publish has one recipient.
+  const relayGood = await relay('good', good, [relayBad.node.peerId]);
   stops.push(() => relayGood.node.stop());
   const victimEvents: P2pEvent[] = [];
   const victimNode = await startP2p({ store: victim.store, dataDir: victim.dir, bootstrap: [...relayBad.node.multiaddrs(), ...relayGood.node.multiaddrs()], autoSync: false, onEvent: (e) => victimEvents.push(e) });
   stops.push(() => victimNode.stop());
   const downEvents: P2pEvent[] = [];
-  const downNode = await startP2p({ store: down.store, dataDir: down.dir, bootstrap: victimNode.multiaddrs(), autoSync: false, onEvent: (e) => downEvents.push(e) });
+  // The relays may learn of the downstream node (DHT, identify) and dial it: it refuses them, so it hears only the victim.
+  const downNode = await startP2p({ store: down.store, dataDir: down.dir, bootstrap: victimNode.multiaddrs(), autoSync: false, denyPeers: [relayBad.node.peerId, relayGood.node.peerId], onEvent: (e) => downEvents.push(e) });
   stops.push(() => downNode.stop());
 
   const topic = blockTopic(TINY.genesisId.slice(0, 16));
@@ -238,6 +240,7 @@ test('gossip: a chain-C block too large to inline is forwarded only after its pa
   assert.equal(victim.store.has(bad.block.id), false);
 
   // The valid one reaches the downstream node through the victim, after the victim stored it.
+  assert.deepEqual(peersOf(downNode), [victimNode.peerId], 'still connected to the victim only');
   assert.equal(await publish(relayGood), 1);
   await until('the downstream node judges the good block', () => saw(downEvents, good).length, (n) => n > 0);
   assert.equal(victim.store.has(good.block.id), true);

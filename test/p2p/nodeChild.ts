@@ -22,6 +22,8 @@ const node = await startP2p({
   ...(config.experts === undefined ? {} : { experts: config.experts }),
   ...(config.timeouts === undefined ? {} : { timeouts: config.timeouts }),
   ...(config.tuning === undefined ? {} : { tuning: config.tuning }),
+  // A node whose libp2p tile handler is replaced below offers no bulk channel, so its tiles go through that handler.
+  ...(config.corruptTiles === true || config.slowTilesMs !== undefined || config.bulk === false ? { bulk: false as const } : {}),
   onEvent: (e) => out({ event: 'p2p', ...e }),
 });
 

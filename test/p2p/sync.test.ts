@@ -85,6 +85,10 @@ test('a new node syncs the seed chain headers-first and `blyan chain verify` pas
   assert.equal(result.status.bytes.done, result.status.bytes.total);
   const requests = j.eventsOf('tile-request');
   assert.equal(requests.length, tileTotal(seed.data), 'each tile requested exactly once');
+  // Multi-tile payloads came over the bulk channel (plain TCP, each tile checked against its tile root).
+  const servedBy = (protocol: string) => s.eventsOf('served').filter((e) => e.protocol === protocol).length;
+  assert.equal(servedBy('/blyan/bulk/1'), tileTotal(seed.data), 'every tile served over the bulk channel');
+  assert.equal(servedBy('/blyan/tile/1'), 0);
   await j.stop();
   assert.deepEqual(heightsOf(data), seedHeights);
   const report = blyanJson<{ blocks: number; payloadBytes: number }>(['chain', 'verify', '--data', data]);

@@ -33,7 +33,7 @@ export const REMOTE_ERROR_CODES = [
 export type RemoteErrorCode = (typeof REMOTE_ERROR_CODES)[number];
 
 /** Longest error frame a responder sends (a code and a short message). */
-const ERROR_CONTENT_MAX = 1024;
+export const ERROR_CONTENT_MAX = 1024;
 
 export interface RpcLimits {
   /** Largest request body the responder reads. */
@@ -279,7 +279,7 @@ export async function rpcRequestStream<T>(libp2p: Libp2p, peer: PeerId, body: Ui
   throw new BlyanError('P2P_REMOTE_ERROR', `${what}: ${e.code}: ${e.message}`, { remote: e.code });
 }
 
-function decodeRemoteError(content: Uint8Array, what: string): { code: RemoteErrorCode; message: string } {
+export function decodeRemoteError(content: Uint8Array, what: string): { code: RemoteErrorCode; message: string } {
   let value: unknown;
   try {
     value = decodeUntrustedCbor(content);

@@ -8,7 +8,7 @@ import { TILE_BYTES } from '../../chain/limits.ts';
 import type { BlockStore } from '../../chain/store.ts';
 import { tileCount, tileLeaves, tileProof, verifyTileLeaf } from '../../chain/tiles.ts';
 import { BlyanError } from '../../errors.ts';
-import { joinParts, partsLength, sliceParts } from '../framing.ts';
+import { type FrameReader, joinParts, partsLength, sliceParts } from '../framing.ts';
 import { encryptsOnSend } from '../noiseFast.ts';
 import { decodeBody, RpcError, type RpcLimits, type RpcReply, rpcRequestParts, rpcRequestStream } from './rpc.ts';
 
@@ -107,12 +107,18 @@ export function tileLength(size: number, index: number): number {
  * connection's encrypter lets go of sent bytes at once (`encryptsOnSend`); otherwise (another encrypter, or
  * no connection given) into memory of its own, which the stream may keep as long as it likes.
  */
-export function handleTile(deps: { store: BlockStore; isKnownPeer: (peer: PeerId) => boolean; leaves: LeafCache }): (request: Uint8Array, peer: PeerId, connection?: Connection) => RpcReply {
+export function handleTile(deps: {
+  store: BlockStore;
+  isKnownPeer: (peer: PeerId) => boolean;
+  leaves: LeafCache;
+  /** Always lend reused buffers (the caller gives each back once its socket let go of it: the bulk channel). */
+  lendBuffers?: boolean;
+}): (request: Uint8Array, peer: PeerId, connection?: Connection) => RpcReply {
   return (request, peer, connection) => {
     const req = decodeTileRequest(request);
     if (!deps.isKnownPeer(peer)) throw new RpcError('STATUS_REQUIRED', 'exchange /blyan/status/1 first');
     const key = toHex(req.payload);
-    const reuse = connection !== undefined && encryptsOnSend(connection);
+    const reuse = deps.lendBuffers === true || (connection !== undefined && encryptsOnSend(connection));
     // The view lasts only while this callback runs: everything that leaves it is a copy.
     const reply = deps.store.withPayloadView(req.payload, (payload): RpcReply => {
       const count = tileCount(payload.byteLength);
@@ -162,33 +168,46 @@ export async function requestTile(libp2p: Libp2p, peer: PeerId, target: TileTarg
  * unverified until this resolves: on P2P_BAD_DATA (or any failure) they are garbage, to be overwritten.
  */
 export async function requestTileInto(libp2p: Libp2p, peer: PeerId, target: TileTarget, index: number, timeoutMs: number, into: Uint8Array): Promise<void> {
+  checkDestination(target, index, into);
+  const request = encodeTileRequest({ payload: target.payloadHash, index });
+  await rpcRequestStream(libp2p, peer, request, { protocol: TILE_PROTOCOL, limits: TILE_LIMITS, timeoutMs }, (reader, length, where) => readTileInto(reader, length, where, target, index, into));
+}
+
+export function checkDestination(target: TileTarget, index: number, into: Uint8Array): void {
   const expected = tileLength(target.payloadSize, index);
   if (into.byteLength !== expected) throw new RangeError(`tile ${index} has ${expected} bytes; the destination has ${into.byteLength}`);
-  const request = encodeTileRequest({ payload: target.payloadHash, index });
-  await rpcRequestStream(libp2p, peer, request, { protocol: TILE_PROTOCOL, limits: TILE_LIMITS, timeoutMs }, async (reader, length, where) => {
-    const what = `tile ${index} of payload ${toHex(target.payloadHash).slice(0, 16)}… (${where})`;
-    if (length < 1) throw new BlyanError('P2P_MALFORMED', `${what}: empty response`);
-    const k = (await reader.readBytes(1, what))[0] as number;
-    if (k > MAX_PROOF_HASHES || length < 1 + k * 32) throw new BlyanError('P2P_MALFORMED', `${what}: bad proof length ${k}`);
-    const proofBytes = await reader.readBytes(k * 32, what);
-    const proof: Hash[] = [];
-    for (let i = 0; i < k; i++) proof.push(proofBytes.subarray(i * 32, (i + 1) * 32));
-    const tileBytes = length - 1 - k * 32;
-    if (tileBytes !== expected) {
-      throw new BlyanError('P2P_BAD_DATA', `${what}: ${tileBytes} bytes, the header implies ${expected}`, { payload: toHex(target.payloadHash), index });
-    }
-    // The leaf hash, SHA-256(0x00 ‖ tile), and the one copy, chunk by chunk.
-    const h = createHash('sha256').update(LEAF_PREFIX);
-    let off = 0;
-    await reader.readInto(tileBytes, what, (part) => {
-      h.update(part);
-      into.set(part, off);
-      off += part.byteLength;
-    });
-    if (!verifyTileLeaf(new Uint8Array(h.digest()), index, tileCount(target.payloadSize), proof, target.tileRoot)) {
-      throw new BlyanError('P2P_BAD_DATA', `${what}: does not verify against the header's tileRoot`, { payload: toHex(target.payloadHash), index });
-    }
+}
+
+/**
+ * Reads the content of an OK tile response (`length` bytes: proof, then tile) off `reader` into `into`, hashing
+ * each chunk into the leaf as it is copied, and checks it against the header's tile root (P2P_BAD_DATA if not).
+ * Shared by `/blyan/tile/1` and the bulk channel (src/p2p/bulk).
+ */
+export async function readTileInto(reader: FrameReader, length: number, where: string, target: TileTarget, index: number, into: Uint8Array): Promise<void> {
+  const expected = tileLength(target.payloadSize, index);
+  const what = `tile ${index} of payload ${toHex(target.payloadHash).slice(0, 16)}… (${where})`;
+  if (length < 1) throw new BlyanError('P2P_MALFORMED', `${what}: empty response`);
+  const k = (await reader.readBytes(1, what))[0] as number;
+  if (k > MAX_PROOF_HASHES || length < 1 + k * 32) throw new BlyanError('P2P_MALFORMED', `${what}: bad proof length ${k}`);
+  // Copied: the reader's chunks may be reused once read past (the bulk channel's receive ring).
+  const proofBytes = (await reader.readBytes(k * 32, what)).slice();
+  const proof: Hash[] = [];
+  for (let i = 0; i < k; i++) proof.push(proofBytes.subarray(i * 32, (i + 1) * 32));
+  const tileBytes = length - 1 - k * 32;
+  if (tileBytes !== expected) {
+    throw new BlyanError('P2P_BAD_DATA', `${what}: ${tileBytes} bytes, the header implies ${expected}`, { payload: toHex(target.payloadHash), index });
+  }
+  // The leaf hash, SHA-256(0x00 ‖ tile), and the one copy, chunk by chunk.
+  const h = createHash('sha256').update(LEAF_PREFIX);
+  let off = 0;
+  await reader.readInto(tileBytes, what, (part) => {
+    h.update(part);
+    into.set(part, off);
+    off += part.byteLength;
   });
+  if (!verifyTileLeaf(new Uint8Array(h.digest()), index, tileCount(target.payloadSize), proof, target.tileRoot)) {
+    throw new BlyanError('P2P_BAD_DATA', `${what}: does not verify against the header's tileRoot`, { payload: toHex(target.payloadHash), index });
+  }
 }
 
 export function checkTileResponse(content: Uint8Array, target: TileTarget, index: number): Uint8Array {

@@ -4,6 +4,7 @@ import { isBlyanError } from '../../errors.ts';
 import type { Host } from '../host.ts';
 import { type PenaltyReason, transportPenalty } from '../peerScore.ts';
 import type { StatusMessage } from '../protocols/status.ts';
+import type { TileTarget } from '../protocols/tiles.ts';
 import type { SyncProgress } from './progress.ts';
 import type { SyncState } from './syncState.ts';
 
@@ -32,7 +33,10 @@ export interface SyncTuning {
   readonly headerWindow: number;
   /** Tile requests in flight to one peer. */
   readonly tilesPerPeer: number;
-  /** Payload bytes held in memory while their tiles arrive (at least one payload is always admitted). */
+  /**
+   * Most payload bytes held in memory while their tiles arrive (at least one payload is always admitted); the
+   * window in use is twice what the connected peers can have in flight, up to this.
+   */
   readonly memoryBudget: number;
   /**
    * A verified tile of a multi-tile payload is written to the sync side database (for a restart to resume
@@ -66,6 +70,11 @@ export interface SyncContext {
   readonly isBanned: (peer: string) => boolean;
   readonly penalise: (peer: string, reason: PenaltyReason, err: unknown) => void;
   readonly reward: (peer: string) => void;
+  /**
+   * Fetches one tile into `into` and checks it (requestTileInto's contract): over the bulk channel when the peer
+   * offers one, else, or when that fails, over `/blyan/tile/1`.
+   */
+  readonly fetchTile: (peer: PeerId, target: TileTarget, index: number, timeoutMs: number, into: Uint8Array) => Promise<void>;
   /** Observability hook: tile requests, verification failures (tests count tile requests with it). */
   readonly onEvent: (event: SyncEvent) => void;
 }

@@ -4,7 +4,7 @@ import { TILE_BYTES } from '../../chain/limits.ts';
 import type { AppendItem } from '../../chain/store.ts';
 import { tileCount } from '../../chain/tiles.ts';
 import { BlyanError, isBlyanError } from '../../errors.ts';
-import { requestTileInto, tileLength } from '../protocols/tiles.ts';
+import { tileLength } from '../protocols/tiles.ts';
 import { penaltyFor, type SyncContext, type SyncPeer } from './context.ts';
 import type { PendingBlock } from './headerSync.ts';
 
@@ -146,6 +146,12 @@ export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]):
     const result = (): PayloadResult =>
       error === undefined && appendIdx === blocks.length ? { appended, complete: true } : { appended, complete: false, error: error ?? { code: 'P2P_SYNC_INCOMPLETE', message: 'payload sync stopped early' } };
 
+    /**
+     * Payload bytes admitted at once: twice what the peers can have in flight (tile requests per peer × peers ×
+     * 4 MiB), within the memory budget. More would only wait, and fresh memory is dear to touch (§11): a
+     * small window reuses the same few assembly buffers.
+     */
+    const window = () => Math.min(ctx.tuning.memoryBudget, 2 * ctx.tuning.tilesPerPeer * Math.max(1, ctx.currentPeers().length) * TILE_BYTES);
     const admit = () => {
       while (admitIdx < blocks.length && error === undefined) {
         const h = (blocks[admitIdx] as PendingBlock).block.header;
@@ -154,7 +160,7 @@ export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]):
           admitIdx++;
           continue;
         }
-        if (memory > 0 && memory + h.payloadSize > ctx.tuning.memoryBudget) return;
+        if (memory > 0 && memory + h.payloadSize > window()) return;
         const count = tileCount(h.payloadSize);
         const job: Job = {
           key,
@@ -259,7 +265,7 @@ export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]):
       const job = task.job;
       const start = task.index * TILE_BYTES;
       const into = bufferOf(job).subarray(start, start + tileLength(job.size, task.index));
-      requestTileInto(ctx.libp2p, peer.peerId, { payloadHash: job.hash, payloadSize: job.size, tileRoot: job.tileRoot }, task.index, ctx.timeouts.tileMs, into)
+      ctx.fetchTile(peer.peerId, { payloadHash: job.hash, payloadSize: job.size, tileRoot: job.tileRoot }, task.index, ctx.timeouts.tileMs, into)
         .then(
           () => onTile(task, peer, into.byteLength),
           (err: unknown) => onFail(task, peer, err),

@@ -1,0 +1,187 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { PeerId } from '@libp2p/interface';
+import { toHex } from '../../chain/hash.ts';
+import { type BlyanError, isBlyanError } from '../../errors.ts';
+import { FrameReader, withDeadline, writeFrame } from '../framing.ts';
+import { BULK_TOKEN_BYTES, type BulkTicket } from '../protocols/bulk.ts';
+import { errorContent, type RpcReply, STATUS_ERROR, STATUS_OK, toRemote } from '../protocols/rpc.ts';
+import { TILE_LIMITS } from '../protocols/tiles.ts';
+import { flushed, socketStream } from './socketStream.ts';
+
+/** How long a ticket admits new connections; a requester asks for a new one after that. */
+export const BULK_TICKET_TTL_MS = 10 * 60_000;
+/** Bulk connections open at once (all peers), and per ticket. */
+const MAX_SOCKETS = 64;
+const MAX_SOCKETS_PER_TICKET = 8;
+/** The token must arrive this soon after the connection opens; a request this soon after the last answer. */
+const TOKEN_DEADLINE_MS = 5_000;
+const IDLE_MS = 60_000;
+
+interface Grant {
+  readonly peer: PeerId;
+  readonly token: Uint8Array;
+  readonly expires: number;
+  sockets: number;
+}
+
+export interface BulkServerOptions {
+  /** The address the node's libp2p TCP listener uses (loopback, a LAN address, 0.0.0.0). */
+  readonly host: string;
+  /** 0: any free port. */
+  readonly port: number;
+  /** The `/blyan/tile/1` handler, lending its tile buffers (they come back through the reply's `done`). */
+  readonly handleTile: (request: Uint8Array, peer: PeerId) => RpcReply;
+  /** Deadline for writing one answer (a requester that stops reading is cut off). */
+  readonly writeMs: number;
+  /** A ticket holder that sent a malformed request (as for libp2p streams). */
+  readonly onPeerError: (peer: PeerId, err: BlyanError) => void;
+  readonly onServed?: (peer: PeerId, bytes: number) => void;
+}
+
+/**
+ * The bulk channel's server (docs/sync-protocol.md §6.1): tiles over plain TCP to holders of a ticket given out
+ * on the authenticated `/blyan/bulk/1`. Tiles are public and every one is checked against the signed header's
+ * tile root by its receiver, so the channel needs integrity only there, not encryption; it saves the Noise
+ * cipher and Yamux framing on both sides of a sync. Anyone can connect; only a live token gets an answer, and
+ * a wrong one is hung up on without a word.
+ */
+export class BulkServer {
+  private server: Server | undefined;
+  private listening: Promise<number> | undefined;
+  private readonly grants = new Map<string, Grant>();
+  private readonly byPeer = new Map<string, Grant>();
+  /** Open connections, with the grant each presented (undefined until its token arrived). */
+  private readonly sockets = new Map<Socket, Grant | undefined>();
+
+  constructor(private readonly opts: BulkServerOptions) {}
+
+  /** A ticket for `peer` (the same token while it is valid for at least half its life), listening first. */
+  async ticket(peer: PeerId): Promise<BulkTicket> {
+    const port = await this.listen();
+    const now = Date.now();
+    this.prune(now);
+    let g = this.byPeer.get(peer.toString());
+    if (g === undefined || g.expires - now < BULK_TICKET_TTL_MS / 2) {
+      g = { peer, token: new Uint8Array(randomBytes(BULK_TOKEN_BYTES)), expires: now + BULK_TICKET_TTL_MS, sockets: 0 };
+      this.grants.set(toHex(g.token), g);
+      this.byPeer.set(peer.toString(), g);
+    }
+    return { v: 1, port, token: g.token, ttlMs: g.expires - now };
+  }
+
+  /** Ends every ticket of a peer and its open connections (it was banned). */
+  revoke(peer: string): void {
+    const g = this.byPeer.get(peer);
+    if (g === undefined) return;
+    this.byPeer.delete(peer);
+    this.grants.delete(toHex(g.token));
+    for (const [s, sg] of this.sockets) if (sg === g) s.destroy();
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sockets.keys()) s.destroy();
+    const server = this.server;
+    this.server = undefined;
+    if (server !== undefined) await new Promise<void>((r) => server.close(() => r()));
+  }
+
+  private prune(now: number): void {
+    for (const [k, g] of this.grants) {
+      if (g.expires > now) continue;
+      this.grants.delete(k);
+      if (this.byPeer.get(g.peer.toString()) === g) this.byPeer.delete(g.peer.toString());
+    }
+  }
+
+  private listen(): Promise<number> {
+    this.listening ??= new Promise<number>((resolve, reject) => {
+      const server = createServer((socket) => {
+        void this.serve(socket);
+      });
+      server.once('error', reject);
+      server.listen(this.opts.port, this.opts.host, () => {
+        server.off('error', reject);
+        this.server = server;
+        resolve((server.address() as { port: number }).port);
+      });
+    });
+    return this.listening;
+  }
+
+  private async serve(socket: Socket): Promise<void> {
+    if (this.sockets.size >= MAX_SOCKETS) {
+      socket.destroy();
+      return;
+    }
+    this.sockets.set(socket, undefined);
+    socket.setNoDelay(true);
+    socket.on('error', () => undefined);
+    socket.once('close', () => {
+      const g = this.sockets.get(socket);
+      this.sockets.delete(socket);
+      if (g !== undefined) g.sockets--;
+    });
+    const stream = socketStream(socket);
+    const reader = new FrameReader(stream);
+    let grant: Grant | undefined;
+    try {
+      const token = await withDeadline(stream, TOKEN_DEADLINE_MS, 'bulk token', () => reader.readBytes(BULK_TOKEN_BYTES, 'bulk token'));
+      const g = this.grants.get(toHex(token));
+      if (g === undefined || g.expires <= Date.now() || g.sockets >= MAX_SOCKETS_PER_TICKET) {
+        socket.destroy();
+        return;
+      }
+      grant = g;
+      g.sockets++;
+      this.sockets.set(socket, g);
+    } catch {
+      socket.destroy();
+      return;
+    }
+    const peer = grant.peer;
+    for (;;) {
+      let request: Uint8Array;
+      try {
+        if (await withDeadline(stream, IDLE_MS, 'bulk request', () => reader.atEnd())) break;
+        request = await withDeadline(stream, TOKEN_DEADLINE_MS, 'bulk request', () => reader.readFrame(TILE_LIMITS.requestBytes, 'bulk tile request'));
+      } catch (err) {
+        if (isBlyanError(err) && err.code !== 'P2P_TIMEOUT' && err.code !== 'P2P_STREAM_CLOSED') this.opts.onPeerError(peer, err);
+        socket.destroy();
+        return;
+      }
+      let reply: RpcReply;
+      try {
+        reply = this.opts.handleTile(request, peer);
+      } catch (err) {
+        const remote = toRemote(err);
+        if (remote.local !== undefined) this.opts.onPeerError(peer, remote.local);
+        try {
+          await withDeadline(stream, this.opts.writeMs, 'bulk error', () => writeFrame(stream, [Uint8Array.of(STATUS_ERROR), errorContent(remote.code, remote.message)]));
+        } catch {
+          socket.destroy();
+          return;
+        }
+        if (remote.local !== undefined) break;
+        continue;
+      }
+      try {
+        let bytes = 0;
+        for (const p of reply.parts) bytes += p.byteLength;
+        // The lent buffer is given back only once the socket no longer holds it.
+        await withDeadline(stream, this.opts.writeMs, 'bulk tile', async () => {
+          await writeFrame(stream, [Uint8Array.of(STATUS_OK), ...reply.parts]);
+          await flushed(socket);
+        });
+        this.opts.onServed?.(peer, bytes);
+      } catch {
+        socket.destroy();
+        return;
+      } finally {
+        reply.done?.();
+      }
+    }
+    socket.end();
+  }
+}
+
