@@ -48,6 +48,11 @@ export const NodeConfig = z.strictObject({
   autonat: z.preprocess(toBool, z.boolean()).default(false),
   /** Ask the gateway to forward the p2p port (UPnP / NAT-PMP). */
   upnp: z.preprocess(toBool, z.boolean()).default(false),
+  /**
+   * TCP port of the bulk channel that serves chain tiles to syncing peers (docs/sync-protocol.md §6.1), on the
+   * p2p listen address: 0 (default) any free port, "off" none (tiles then go only over libp2p).
+   */
+  bulkPort: z.preprocess((v) => (v === 'off' || v === false ? -1 : v), z.coerce.number().int().min(-1).max(65_535)).default(0),
   /** Largest request body in bytes. */
   bodyLimit: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
   /** Expert cache budget of the engine, in MiB. */
@@ -91,6 +96,7 @@ export interface NodeFlags {
   relay?: boolean | undefined;
   autonat?: boolean | undefined;
   upnp?: boolean | undefined;
+  bulkPort?: string | undefined;
 }
 
 const ENV_KEYS = {
@@ -115,6 +121,7 @@ const ENV_KEYS = {
   relay: 'BLYAN_RELAY',
   autonat: 'BLYAN_AUTONAT',
   upnp: 'BLYAN_UPNP',
+  bulkPort: 'BLYAN_BULK_PORT',
 } as const;
 
 function readConfigFile(path: string): Record<string, unknown> {
@@ -137,7 +144,7 @@ export function loadNodeConfig(flags: NodeFlags, env: NodeJS.ProcessEnv = proces
   const filePath = flags.config !== undefined ? resolve(flags.config) : join(dataDir, 'node.json');
   const file = flags.config !== undefined || existsSync(filePath) ? readConfigFile(filePath) : {};
   const fromEnv = defined(Object.fromEntries(Object.entries(ENV_KEYS).map(([k, name]) => [k, env[name]])));
-  const fromFlags = defined({ host: flags.host, port: flags.port, role: flags.role, ledgerUrl: flags.ledgerUrl, p2pPort: flags.p2pPort, bootstrap: flags.bootstrap, ledgerProducer: flags.ledgerProducer, experts: flags.experts, announce: flags.announce, relayServer: flags.relayServer, relay: flags.relay, autonat: flags.autonat, upnp: flags.upnp, ...(flags.p2p === false ? { p2p: false } : {}) });
+  const fromFlags = defined({ host: flags.host, port: flags.port, role: flags.role, ledgerUrl: flags.ledgerUrl, p2pPort: flags.p2pPort, bootstrap: flags.bootstrap, ledgerProducer: flags.ledgerProducer, experts: flags.experts, announce: flags.announce, relayServer: flags.relayServer, relay: flags.relay, autonat: flags.autonat, upnp: flags.upnp, bulkPort: flags.bulkPort, ...(flags.p2p === false ? { p2p: false } : {}) });
   const parsed = NodeConfig.safeParse({ ...file, ...fromEnv, ...fromFlags, dataDir });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

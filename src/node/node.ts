@@ -84,6 +84,7 @@ export class BlyanNode {
           ...(config.role === 'worker' ? { hostExperts: config.experts ?? ('all' as const) } : {}),
           ...(config.experts === undefined ? {} : { experts: config.experts }),
           nat: { announce: config.announce, relayServer: config.relayServer, relayClient: config.relay, autoNat: config.autonat, upnp: config.upnp },
+          bulkPort: config.bulkPort,
           onTx: (tx, txId) => led.gossipTx(tx, txId),
           onBlock: () => led.poke(),
         });

@@ -19,6 +19,8 @@ export interface P2pServiceOptions {
   readonly experts?: readonly string[];
   /** NAT traversal (docs/sync-protocol.md §1.1). */
   readonly nat?: NatOptions;
+  /** The bulk channel's port (docs/sync-protocol.md §6.1): 0 any, -1 none. Default 0. */
+  readonly bulkPort?: number;
   /** A worker hosts experts for service nodes (`/blyan/expert/2`, docs/expert-rpc.md). */
   readonly hostExperts?: readonly string[] | 'all';
   /** The verdict on a gossiped transaction (the ledger's mempool or relay check; docs/ledger.md §9.4). */
@@ -57,6 +59,7 @@ export class P2pService {
       ...(o.experts === undefined ? {} : { experts: o.experts }),
       ...(o.hostExperts === undefined ? {} : { hostExperts: o.hostExperts }),
       ...(o.nat === undefined ? {} : { nat: o.nat }),
+      ...(o.bulkPort === undefined ? {} : { bulk: o.bulkPort < 0 ? (false as const) : { port: o.bulkPort } }),
       onEvent: (e) => {
         if (e.type === 'gossip-block' && e.verdict === 'accept' && e.id !== undefined) {
           announcer?.noteReceived(e.id);

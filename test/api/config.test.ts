@@ -10,7 +10,7 @@ import { tempDir } from '../helpers/fixtures.ts';
 test('node config: flags beat env, env beats the file, the file beats defaults; bad values are BAD_ARGUMENT', () => {
   const t = tempDir();
   try {
-    assert.deepEqual(loadNodeConfig({ data: t.dir }, {}), { dataDir: t.dir, host: '127.0.0.1', port: 7777, role: 'full', bodyLimit: 1048576, cacheMb: 2048, maxQueuedChats: 16, rateLimitPerMinute: 1200, chatRateLimitPerMinute: 120, anonymousDailyQuota: 20, logLevel: 'info', p2p: true, p2pPort: 0, bootstrap: [], announce: [], relayServer: false, relay: false, autonat: false, upnp: false });
+    assert.deepEqual(loadNodeConfig({ data: t.dir }, {}), { dataDir: t.dir, host: '127.0.0.1', port: 7777, role: 'full', bodyLimit: 1048576, cacheMb: 2048, maxQueuedChats: 16, rateLimitPerMinute: 1200, chatRateLimitPerMinute: 120, anonymousDailyQuota: 20, logLevel: 'info', p2p: true, p2pPort: 0, bootstrap: [], announce: [], relayServer: false, relay: false, autonat: false, upnp: false, bulkPort: 0 });
     writeFileSync(join(t.dir, 'node.json'), JSON.stringify({ port: 8000, host: '0.0.0.0', cacheMb: 64 }));
     const fromFile = loadNodeConfig({ data: t.dir }, {});
     assert.deepEqual([fromFile.port, fromFile.host, fromFile.cacheMb], [8000, '0.0.0.0', 64]);
@@ -47,6 +47,10 @@ test('node config: a worker\'s experts and the NAT options from flags, env and f
     const file = loadNodeConfig({ data: t.dir }, {});
     assert.deepEqual([file.upnp, file.announce], [true, ['/dns4/node.example/tcp/4001']]);
     assert.throws(() => loadNodeConfig({ data: t.dir }, { BLYAN_RELAY: 'maybe' }), (e) => isBlyanError(e, 'BAD_ARGUMENT'));
+    // The bulk channel's port: a number, 0 for any, "off" for none; flags beat env.
+    assert.equal(loadNodeConfig({ data: t.dir }, { BLYAN_BULK_PORT: 'off' }).bulkPort, -1);
+    assert.equal(loadNodeConfig({ data: t.dir, bulkPort: '4100' }, { BLYAN_BULK_PORT: 'off' }).bulkPort, 4100);
+    assert.throws(() => loadNodeConfig({ data: t.dir, bulkPort: '70000' }, {}), (e) => isBlyanError(e, 'BAD_ARGUMENT') && /bulkPort/.test(e.message));
   } finally {
     t.cleanup();
   }

@@ -12,6 +12,8 @@ import { RingReceiver, socketStream } from './socketStream.ts';
 const IDLE_PER_PEER = 4;
 /** After a failure on a peer's bulk channel, its tiles go over libp2p this long before the channel is tried again. */
 const RETRY_AFTER_MS = 60_000;
+/** How long opening a bulk connection may take before the tile goes over libp2p. */
+const CONNECT_TIMEOUT_MS = 3_000;
 /** A ticket this close to its expiry is renewed before a new connection presents it. */
 const TICKET_MARGIN_MS = 30_000;
 
@@ -57,7 +59,8 @@ export class BulkClient {
       return false;
     }
     try {
-      conn ??= await this.connect(ticket, timeoutMs);
+      // A firewalled port drops the connection attempt silently: give up on it quickly, not at the tile deadline.
+      conn ??= await this.connect(ticket, Math.min(timeoutMs, CONNECT_TIMEOUT_MS));
       const c = conn;
       const what = `bulk tile from ${peer.toString().slice(-8)}`;
       const ok = await withDeadline(c.stream, timeoutMs, what, async () => {
