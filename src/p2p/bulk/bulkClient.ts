@@ -50,7 +50,11 @@ export class BulkClient {
     const state = this.stateOf(peer);
     if (state === undefined) return false;
     const ticket = await state.ticket;
-    if (ticket === undefined) return false;
+    if (ticket === undefined) {
+      // None given (an older node, bulk off, no direct connection yet): asked again after a while.
+      if (state.failedAt === 0) state.failedAt = Date.now();
+      return false;
+    }
     let conn = state.idle.pop();
     if (conn === undefined && ticket.expires - Date.now() < TICKET_MARGIN_MS) {
       // A new connection needs a live token: ask for a fresh ticket, and fetch this tile over libp2p meanwhile.

@@ -14,6 +14,8 @@ export const BULK_TICKET_TTL_MS = 10 * 60_000;
 /** Bulk connections open at once (all peers), and per ticket. */
 const MAX_SOCKETS = 64;
 const MAX_SOCKETS_PER_TICKET = 8;
+/** Live tickets kept (the oldest goes first): far more than the peers a node is connected to. */
+const MAX_GRANTS = 4096;
 /** The token must arrive this soon after the connection opens; a request this soon after the last answer. */
 const TOKEN_DEADLINE_MS = 5_000;
 const IDLE_MS = 60_000;
@@ -63,6 +65,7 @@ export class BulkServer {
     this.prune(now);
     let g = this.byPeer.get(peer.toString());
     if (g === undefined || g.expires - now < BULK_TICKET_TTL_MS / 2) {
+      if (this.grants.size >= MAX_GRANTS) this.dropGrant(this.grants.keys().next().value as string);
       g = { peer, token: new Uint8Array(randomBytes(BULK_TOKEN_BYTES)), expires: now + BULK_TICKET_TTL_MS, sockets: 0 };
       this.grants.set(toHex(g.token), g);
       this.byPeer.set(peer.toString(), g);
@@ -87,11 +90,14 @@ export class BulkServer {
   }
 
   private prune(now: number): void {
-    for (const [k, g] of this.grants) {
-      if (g.expires > now) continue;
-      this.grants.delete(k);
-      if (this.byPeer.get(g.peer.toString()) === g) this.byPeer.delete(g.peer.toString());
-    }
+    for (const [k, g] of this.grants) if (g.expires <= now) this.dropGrant(k);
+  }
+
+  private dropGrant(key: string): void {
+    const g = this.grants.get(key);
+    if (g === undefined) return;
+    this.grants.delete(key);
+    if (this.byPeer.get(g.peer.toString()) === g) this.byPeer.delete(g.peer.toString());
   }
 
   private listen(): Promise<number> {
