@@ -6,34 +6,21 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Socket } from 'node:net';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { createBlock } from '../../src/chain/block.ts';
 import { TINY } from '../../src/chain/presets.ts';
-import { BlockStore } from '../../src/chain/store.ts';
+import type { BlockStore } from '../../src/chain/store.ts';
 import { verifyStore } from '../../src/chain/verifyStore.ts';
 import { type P2pEvent, startP2p } from '../../src/p2p/index.ts';
 import { BULK_LIMITS, BULK_PROTOCOL, encodeBulkTicket, requestBulkTicket } from '../../src/p2p/protocols/bulk.ts';
 import { serveRpc } from '../../src/p2p/protocols/rpc.ts';
 import { encodeTileRequest } from '../../src/p2p/protocols/tiles.ts';
-import { addModel, TEST_KEY, tempDir } from '../helpers/fixtures.ts';
+import { addModel, TEST_KEY, } from '../helpers/fixtures.ts';
+import { testResources } from '../helpers/testStores.ts';
 import { until } from '../helpers/until.ts';
 
-const stops: (() => Promise<unknown>)[] = [];
-const cleanups: (() => void)[] = [];
-
-after(async () => {
-  for (const s of stops.reverse()) await s();
-  for (const c of cleanups) c();
-});
-
-function freshStore(prefix: string): { store: BlockStore; dir: string } {
-  const t = tempDir(prefix);
-  cleanups.push(t.cleanup);
-  const { store } = BlockStore.init(t.dir, TINY);
-  stops.push(() => store.close());
-  return { store, dir: t.dir };
-}
+const { stops, freshStore } = testResources();
 
 /** A seed store with two experts of 9 MiB (3 tiles each). */
 function seedStore(prefix: string): { store: BlockStore; dir: string } {

@@ -7,12 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { privateKeyToAccount } from 'viem/accounts';
 import { createBlock } from '../../src/chain/block.ts';
 import { fromHex, toHex } from '../../src/chain/hash.ts';
 import { TINY } from '../../src/chain/presets.ts';
-import { BlockStore } from '../../src/chain/store.ts';
 import type { Block } from '../../src/chain/types.ts';
 import { Ledger } from '../../src/ledger/ledger.ts';
 import type { AnyTx } from '../../src/ledger/tx.ts';
@@ -24,24 +23,11 @@ import { jsonCall, postTransfer } from '../api/client.ts';
 import { startNodeProcess, tinyDataDir } from '../api/fixture.ts';
 import { blyanJson } from '../helpers/cli.ts';
 import { TEST_KEY, tempDir } from '../helpers/fixtures.ts';
+import { testResources } from '../helpers/testStores.ts';
 import { until } from '../helpers/until.ts';
 import { AUTHORITY, bly, sign, user } from '../ledger/helpers.ts';
 
-const stops: (() => Promise<unknown>)[] = [];
-const cleanups: (() => void)[] = [];
-
-after(async () => {
-  for (const s of stops.reverse()) await s();
-  for (const c of cleanups) c();
-});
-
-function freshStore(prefix: string): { store: BlockStore; dir: string } {
-  const t = tempDir(prefix);
-  cleanups.push(t.cleanup);
-  const { store } = BlockStore.init(t.dir, TINY);
-  stops.push(() => store.close());
-  return { store, dir: t.dir };
-}
+const { stops, cleanups, freshStore } = testResources();
 
 /** A chain-C txbatch block on top of `head`, signed by `key`. */
 function cBlock(head: { id: Uint8Array; index: number; time: number }, txs: readonly AnyTx[], key: Uint8Array): { block: Block; payload: Uint8Array } {

@@ -4,31 +4,17 @@
  * never announced still reaches the node.
  */
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { createBlock } from '../../src/chain/block.ts';
 import { TINY } from '../../src/chain/presets.ts';
-import { BlockStore } from '../../src/chain/store.ts';
 import { encodeBatch } from '../../src/ledger/txCodec.ts';
 import { startP2p } from '../../src/p2p/index.ts';
-import { TEST_KEY, tempDir } from '../helpers/fixtures.ts';
+import { TEST_KEY, } from '../helpers/fixtures.ts';
+import { testResources } from '../helpers/testStores.ts';
 import { until } from '../helpers/until.ts';
 import { AUTHORITY, bly, sign, user } from '../ledger/helpers.ts';
 
-const stops: (() => Promise<unknown>)[] = [];
-const cleanups: (() => void)[] = [];
-
-after(async () => {
-  for (const s of stops.reverse()) await s();
-  for (const c of cleanups) c();
-});
-
-function freshStore(prefix: string): { store: BlockStore; dir: string } {
-  const t = tempDir(prefix);
-  cleanups.push(t.cleanup);
-  const { store } = BlockStore.init(t.dir, TINY);
-  stops.push(() => store.close());
-  return { store, dir: t.dir };
-}
+const { stops, freshStore } = testResources();
 
 test('a block that was never gossiped reaches a connected node through the periodic status exchange', async () => {
   const a = freshStore('blyan-refresh-a-');

@@ -5,10 +5,9 @@
  * its publish reached nobody and when a submission is repeated inside gossipsub's two-minute dedup window.
  */
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { toHex } from '../../src/chain/hash.ts';
 import { TINY } from '../../src/chain/presets.ts';
-import { BlockStore } from '../../src/chain/store.ts';
 import { isBlyanError } from '../../src/errors.ts';
 import { type AnyTx, ledgerDomain, verifyTx } from '../../src/ledger/tx.ts';
 import { encodeBatch } from '../../src/ledger/txCodec.ts';
@@ -17,25 +16,11 @@ import { P2pService } from '../../src/node/p2pService.ts';
 import { type P2pEvent, type P2pNode, startP2p } from '../../src/p2p/index.ts';
 import { pushTx, txLimits } from '../../src/p2p/protocols/txPush.ts';
 import { TX_MESSAGE_MAX } from '../../src/p2p/gossip.ts';
-import { tempDir } from '../helpers/fixtures.ts';
+import { testResources } from '../helpers/testStores.ts';
 import { until } from '../helpers/until.ts';
 import { AUTHORITY, bly, sign, user } from '../ledger/helpers.ts';
 
-const stops: (() => Promise<unknown>)[] = [];
-const cleanups: (() => void)[] = [];
-
-after(async () => {
-  for (const s of stops.reverse()) await s();
-  for (const c of cleanups) c();
-});
-
-function freshStore(prefix: string): { store: BlockStore; dir: string } {
-  const t = tempDir(prefix);
-  cleanups.push(t.cleanup);
-  const { store } = BlockStore.init(t.dir, TINY);
-  stops.push(() => store.close());
-  return { store, dir: t.dir };
-}
+const { stops, freshStore } = testResources();
 
 /** A node that records every transaction offered to its mempool (by gossip or pushed) and takes it. */
 async function taker(name: string, bootstrap: string[] = []): Promise<{ node: P2pNode; seen: string[]; events: P2pEvent[] }> {
