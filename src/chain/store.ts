@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
 import { BlyanError } from '../errors.ts';
 import { checkPayload, verifyStandalone } from './block.ts';
 import { type ChainView, baseVersionOf, checkContext, lineageKey, modelOf, topoOrder } from './dag.ts';
@@ -53,6 +53,14 @@ export interface StoredBlock {
   readonly block: Block;
   /** Position in the chain's local sequence (A, C, D: equals the header index). */
   readonly seq: number;
+}
+
+/**
+ * lmdb-js returns a value either as a view on the memory map or in one buffer it reuses for every read (which
+ * it marks `isGlobal`, and copies out of itself in getBinary): only the first outlives the next read.
+ */
+function inReusedBuffer(fast: Buffer): boolean {
+  return (fast as Buffer & { isGlobal?: boolean }).isGlobal === true;
 }
 
 /** Payloads at least this large come back as views on the memory map; smaller ones are copied by lmdb. */
@@ -229,7 +237,55 @@ export class BlockStore implements ChainView {
     const fast = this.payloads.getBinaryFast(Buffer.from(payloadHash));
     if (fast === undefined) return undefined;
     const view = new Uint8Array(fast.buffer, fast.byteOffset, fast.length);
-    return fast.length >= ZERO_COPY_MIN_BYTES ? view : view.slice();
+    return fast.length >= ZERO_COPY_MIN_BYTES && !inReusedBuffer(fast) ? view : view.slice();
+  }
+
+  /**
+   * Lends the payload's bytes until `release()` is called. `stable`: a view on LMDB's memory map, kept valid by
+   * a read transaction held open until `release` (LMDB reuses no page a live reader may see) — for writing a
+   * tile from the map straight to a socket whose send completes later. Not `stable`: lmdb handed the bytes back
+   * in the buffer it reuses for every read (payloads under 16 MiB), valid only until the store is read again:
+   * copy what you need at once. Never write into the view; call `release` (once is enough, more do nothing),
+   * and soon: an open reader keeps LMDB from reusing the pages later writes free.
+   */
+  lendPayload(payloadHash: Hash): { view: Uint8Array; stable: boolean; release: () => void } | undefined {
+    const txn = this.payloads.useReadTransaction();
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      txn.done();
+    };
+    try {
+      // lmdb-js reads in a given transaction (its types omit the option).
+      const getInTxn = this.payloads.getBinaryFast as (this: Database<Buffer, Buffer>, id: Buffer, options: { transaction: Transaction }) => Buffer | undefined;
+      const fast = getInTxn.call(this.payloads, Buffer.from(payloadHash), { transaction: txn });
+      if (fast === undefined) {
+        release();
+        return undefined;
+      }
+      const view = new Uint8Array(fast.buffer, fast.byteOffset, fast.length);
+      const stable = !inReusedBuffer(fast);
+      if (!stable) release();
+      return { view, stable, release };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  /**
+   * Read snapshots this process holds open (lendPayload's until released, and lmdb's own while a read is in
+   * progress): for diagnostics and tests of code that lends.
+   */
+  openReadSnapshots(): number {
+    const list = this.env.readerList();
+    const pid = String(process.pid);
+    return list
+      .split('\n')
+      .slice(1)
+      .map((line) => line.trim().split(/\s+/))
+      .filter((cols) => cols[0] === pid && cols[2] !== undefined && cols[2] !== '-').length;
   }
 
   /**

@@ -76,6 +76,54 @@ test('payloads round-trip, are stored once, and large ones are zero-copy views',
   }
 });
 
+test('lendPayload lends a large payload from the memory map until released, and a small one only until the next read', async () => {
+  const { store, cleanup } = freshStore();
+  const settle = () => new Promise((r) => setTimeout(r, 10));
+  try {
+    const model = addModel(store).block.id;
+    const small = deterministicBytes('lend-small', 5 * 1024 * 1024 + 7);
+    const big = deterministicBytes('lend-big', ZERO_COPY_MIN_BYTES + 4096);
+    const e1 = expertBlock(model, 0, 0, small);
+    const e2 = expertBlock(model, 0, 1, big);
+    store.appendBatch([
+      { block: e1, payload: small },
+      { block: e2, payload: big },
+    ]);
+    store.getPayload(e1.header.payloadHash);
+    await settle();
+    assert.equal(store.openReadSnapshots(), 0, 'lmdb lets its own read snapshot go between ticks');
+
+    const lent = store.lendPayload(e2.header.payloadHash)!;
+    assert.equal(lent.stable, true);
+    assert.ok(Buffer.compare(lent.view, big) === 0);
+    assert.ok(lent.view.buffer.byteLength > lent.view.byteLength, 'a view on the map, not a copy');
+    // The snapshot outlives the tick, and other reads meanwhile, until the release.
+    store.getPayload(e1.header.payloadHash);
+    await settle();
+    assert.equal(store.openReadSnapshots(), 1, 'held while lent');
+    assert.ok(Buffer.compare(lent.view, big) === 0);
+    lent.release();
+    lent.release(); // a second release does nothing
+    store.getPayload(e1.header.payloadHash);
+    await settle();
+    assert.equal(store.openReadSnapshots(), 0, 'let go once released');
+
+    // A payload under 16 MiB is in lmdb's reused read buffer: not stable, nothing held.
+    const s = store.lendPayload(e1.header.payloadHash)!;
+    assert.equal(s.stable, false);
+    assert.ok(Buffer.compare(s.view, small) === 0);
+    s.release();
+    await settle();
+    assert.equal(store.openReadSnapshots(), 0);
+
+    assert.equal(store.lendPayload(deterministicBytes('absent', 32)), undefined);
+    await settle();
+    assert.equal(store.openReadSnapshots(), 0, 'a miss holds nothing');
+  } finally {
+    await cleanup();
+  }
+});
+
 test('withPayloadView lends the payload bytes for the duration of a synchronous callback', async () => {
   const { store, cleanup } = freshStore();
   try {

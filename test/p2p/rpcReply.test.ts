@@ -4,6 +4,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { Connection, Stream } from '@libp2p/interface';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { TILE_BYTES } from '../../src/chain/limits.ts';
+import { ZERO_COPY_MIN_BYTES } from '../../src/chain/store.ts';
 import { tileLeaves, tileProof } from '../../src/chain/tiles.ts';
 import { frameHeader } from '../../src/p2p/framing.ts';
 import { encryptsOnSend, patchMessageStream } from '../../src/p2p/noiseFast.ts';
@@ -209,6 +210,48 @@ test('the tile server sends from a reused buffer only on connections that encryp
     assert.throws(() => handle(encodeTileRequest({ payload: block.header.payloadHash, index: 3 }), peer, connection), /has 3 tiles/);
     assert.throws(() => handle(encodeTileRequest({ payload: deterministicBytes('none', 32), index: 0 }), peer, connection), /no payload/);
     assert.equal(leaves.idleBuffers, 1);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a tile of a payload over 16 MiB is sent straight from the memory map, its read snapshot held until done', async () => {
+  const { store, cleanup } = freshStore();
+  const settle = () => new Promise((r) => setTimeout(r, 10));
+  try {
+    const model = addModel(store).block.id;
+    const payload = deterministicBytes('mapped tiles', ZERO_COPY_MIN_BYTES + 12_345);
+    const block = expertBlock(model, 0, 0, payload);
+    store.append(block, payload);
+    const leaves = new LeafCache();
+    const peer = peerIdFromPrivateKey(await generateKeyPair('Ed25519'));
+    const request = encodeTileRequest({ payload: block.header.payloadHash, index: 4 });
+    const tile4 = payload.subarray(4 * TILE_BYTES, 5 * TILE_BYTES);
+    for (const [how, handle, connection] of [
+      ['bulk', handleTile({ store, isKnownPeer: () => true, leaves, lendBuffers: true }), undefined],
+      ['encrypts on send', handleTile({ store, isKnownPeer: () => true, leaves }), encryptingConnection()],
+    ] as const) {
+      const r = handle(request, peer, connection);
+      assert.ok(Buffer.from(r.parts[1] as Uint8Array).equals(tile4), how);
+      assert.ok(Buffer.from((r.parts[0] as Uint8Array).subarray(1)).equals(Buffer.concat(tileProof(tileLeaves(payload), 4))), how);
+      assert.ok((r.parts[1] as Uint8Array).buffer.byteLength > payload.byteLength, `${how}: a view on the map, not a copy`);
+      assert.equal(leaves.idleBuffers, 0, `${how}: no tile buffer taken`);
+      await settle();
+      assert.equal(store.openReadSnapshots(), 1, `${how}: the snapshot is held while the socket has the bytes`);
+      r.done?.();
+      await settle();
+      assert.equal(store.openReadSnapshots(), 0, `${how}: and let go by done`);
+    }
+    // Without a connection that lets go at once: a copy, nothing held.
+    const plain = handleTile({ store, isKnownPeer: () => true, leaves })(request, peer);
+    assert.equal(plain.done, undefined);
+    assert.ok(Buffer.from(plain.parts[1] as Uint8Array).equals(tile4));
+    await settle();
+    assert.equal(store.openReadSnapshots(), 0);
+    // A tile past the end: NOT_FOUND, and the snapshot is not left behind.
+    assert.throws(() => handleTile({ store, isKnownPeer: () => true, leaves, lendBuffers: true })(encodeTileRequest({ payload: block.header.payloadHash, index: 5 }), peer), /has 5 tiles/);
+    await settle();
+    assert.equal(store.openReadSnapshots(), 0);
   } finally {
     await cleanup();
   }

@@ -102,10 +102,11 @@ export function tileLength(size: number, index: number): number {
 }
 
 /**
- * The `/blyan/tile/1` handler. The payload is read through the store's lent view, so nothing is copied out
- * of LMDB but the tile sent. The tile goes into a reused buffer, returned by the reply's `done`, when the
- * connection's encrypter lets go of sent bytes at once (`encryptsOnSend`); otherwise (another encrypter, or
- * no connection given) into memory of its own, which the stream may keep as long as it likes.
+ * The `/blyan/tile/1` handler. When the bytes sent are let go of as soon as they are written (the bulk
+ * channel's socket, or a connection whose encrypter works on send, `encryptsOnSend`), the tile is lent: straight
+ * from LMDB's memory map under a read transaction (payloads of 16 MiB and more), or copied into a reused tile
+ * buffer; either comes back through the reply's `done`. Otherwise (another encrypter, or no connection given)
+ * the tile is copied into memory of its own, which the stream may keep as long as it likes.
  */
 export function handleTile(deps: {
   store: BlockStore;
@@ -119,30 +120,52 @@ export function handleTile(deps: {
     if (!deps.isKnownPeer(peer)) throw new RpcError('STATUS_REQUIRED', 'exchange /blyan/status/1 first');
     const key = toHex(req.payload);
     const reuse = deps.lendBuffers === true || (connection !== undefined && encryptsOnSend(connection));
-    // The view lasts only while this callback runs: everything that leaves it is a copy.
-    const reply = deps.store.withPayloadView(req.payload, (payload): RpcReply => {
-      const count = tileCount(payload.byteLength);
-      if (req.index >= count) throw new RpcError('NOT_FOUND', `payload ${key} has ${count} tiles`);
-      const proof = count === 1 ? [] : tileProof(deps.leaves.leaves(key, payload), req.index);
-      const head = new Uint8Array(1 + proof.length * 32);
-      head[0] = proof.length;
-      for (const [i, h] of proof.entries()) head.set(h, 1 + i * 32);
-      const start = req.index * TILE_BYTES;
-      const tile = payload.subarray(start, start + tileLength(payload.byteLength, req.index));
-      if (!reuse || tile.byteLength < REUSE_MIN_BYTES) return { parts: [head, tile.slice()] };
-      const buffer = deps.leaves.takeBuffer();
-      buffer.set(tile);
-      let given = false;
-      const done = () => {
-        if (given) return;
-        given = true;
-        deps.leaves.giveBuffer(buffer);
-      };
-      return { parts: [head, buffer.subarray(0, tile.byteLength)], done };
-    });
-    if (reply === undefined) throw new RpcError('NOT_FOUND', `no payload ${key}`);
-    return reply;
+    if (!reuse) {
+      // The view lasts only while this callback runs: everything that leaves it is a copy.
+      const reply = deps.store.withPayloadView(req.payload, (payload): RpcReply => {
+        const { head, tile } = tileReply(deps.leaves, key, payload, req.index);
+        return { parts: [head, tile.slice()] };
+      });
+      if (reply === undefined) throw new RpcError('NOT_FOUND', `no payload ${key}`);
+      return reply;
+    }
+    const lent = deps.store.lendPayload(req.payload);
+    if (lent === undefined) throw new RpcError('NOT_FOUND', `no payload ${key}`);
+    let head: Uint8Array;
+    let tile: Uint8Array;
+    try {
+      ({ head, tile } = tileReply(deps.leaves, key, lent.view, req.index));
+    } catch (err) {
+      lent.release();
+      throw err;
+    }
+    // Sent straight from LMDB's memory map: the store's read transaction keeps every page of it in place
+    // until `done` (the socket, or the encrypter, let go of the bytes).
+    if (lent.stable) return { parts: [head, tile], done: lent.release };
+    // In lmdb's reused read buffer (a payload under 16 MiB): copied before anything reads the store again.
+    if (tile.byteLength < REUSE_MIN_BYTES) return { parts: [head, tile.slice()] };
+    const buffer = deps.leaves.takeBuffer();
+    buffer.set(tile);
+    let given = false;
+    const done = () => {
+      if (given) return;
+      given = true;
+      deps.leaves.giveBuffer(buffer);
+    };
+    return { parts: [head, buffer.subarray(0, tile.byteLength)], done };
   };
+}
+
+/** The proof head and the tile's bytes (a view into `payload`) for one request; NOT_FOUND past the last tile. */
+function tileReply(leaves: LeafCache, key: string, payload: Uint8Array, index: number): { head: Uint8Array; tile: Uint8Array } {
+  const count = tileCount(payload.byteLength);
+  if (index >= count) throw new RpcError('NOT_FOUND', `payload ${key} has ${count} tiles`);
+  const proof = count === 1 ? [] : tileProof(leaves.leaves(key, payload), index);
+  const head = new Uint8Array(1 + proof.length * 32);
+  head[0] = proof.length;
+  for (const [i, h] of proof.entries()) head.set(h, 1 + i * 32);
+  const start = index * TILE_BYTES;
+  return { head, tile: payload.subarray(start, start + tileLength(payload.byteLength, index)) };
 }
 
 /** What the requester knows of the payload, from a verified header. */

@@ -411,6 +411,9 @@ export function syncPayloads(ctx: SyncContext, blocks: readonly PendingBlock[]):
           // The payloads are copied into the transaction: their buffers can take the next payloads now.
           written = true;
           for (const j of finishing) release(j);
+          // Their room in the window is free now, not only once the commit is on disk: admit and request the
+          // next payloads while LMDB's write thread commits (after this callback, outside the transaction).
+          setImmediate(pump);
         });
         c.onEvent({ type: 'appended', blocks: batch.length, bytes: finishing.reduce((s, j) => s + j.size, 0) });
         return batch.length;
