@@ -127,12 +127,14 @@ export async function benchDistributed(opts: { tokens?: number; rounds?: number;
     const r3 = (x: number) => Math.round(x * 1000) / 1000;
 
     /** Workers hosting the given experts each, then `rounds` of local and distributed decode, alternating. */
-    const measure = async (hosts: string[][]) => {
+    /** `libp2p`: the service asks over libp2p streams only (no direct channel), for the comparison in one run. */
+    const measure = async (hosts: string[][], how: { libp2p?: boolean } = {}) => {
       const rpcMs: number[] = [];
       const p2p = await startP2p({
         store,
         dataDir: data,
         autoSync: false,
+        ...(how.libp2p === true ? { bulk: false as const } : {}),
         expertRpc: { heartbeatMs: 500 },
         onEvent: (e) => {
           if (e.type === 'expert-call') rpcMs.push(e.ms);
@@ -193,6 +195,8 @@ export async function benchDistributed(opts: { tokens?: number; rounds?: number;
           addedMsPerHop: r3((1000 / best(distRuns) - 1000 / best(localRuns)) / LAYERS),
           exact,
           runner: runner?.stats,
+          // Sessions on the direct channel (sealed TCP) vs over libp2p streams (docs/expert-rpc.md §2.1).
+          direct: p2p.status().experts.direct,
         };
       } finally {
         await Promise.all(procs.map((p) => p.stop().catch(() => p.kill())));
@@ -204,6 +208,7 @@ export async function benchDistributed(opts: { tokens?: number; rounds?: number;
     // with all of them: two processes, as many as a 2-core machine runs without a hop waiting for a core.
     const two = await measure([experts.filter((_, i) => i % 2 === 0), experts.filter((_, i) => i % 2 === 1)]);
     const one = await measure([experts]);
+    const twoLibp2p = await measure([experts.filter((_, i) => i % 2 === 0), experts.filter((_, i) => i % 2 === 1)], { libp2p: true });
     const floor = await echoFloor(512 * 4);
     const { runner: stats, ...twoRest } = two;
     const out = {
@@ -215,11 +220,13 @@ export async function benchDistributed(opts: { tokens?: number; rounds?: number;
       ...twoRest,
       addedMsPerHopTarget: 2,
       oneWorker: { distributedDecodeTokPerSec: one.distributedDecodeTokPerSec, ratio: one.ratio, requestsPerForwardPass: one.requestsPerForwardPass, rpcP50Ms: one.rpcP50Ms, addedMsPerHop: one.addedMsPerHop, exact: one.exact },
+      // The two-worker case again with the service on libp2p streams only (the direct channel's gain, same run).
+      twoWorkersOverLibp2p: { distributedDecodeTokPerSec: twoLibp2p.distributedDecodeTokPerSec, rpcP50Ms: twoLibp2p.rpcP50Ms, addedMsPerHop: twoLibp2p.addedMsPerHop, exact: twoLibp2p.exact, direct: twoLibp2p.direct },
       // The floor under a hop (echoFloor): median round trips of an H-f32 message between two processes.
       echoSessionP50Ms: r3(floor.sessionMs),
       echoTcpP50Ms: r3(floor.tcpMs),
       spotCheck: opts.spotCheck ?? 0,
-      exact: two.exact && one.exact,
+      exact: two.exact && one.exact && twoLibp2p.exact,
       runner: stats,
     };
     await kernels.close();

@@ -19,12 +19,14 @@ import { type PeerScoreEntry, PeerScores, type PenaltyReason } from './peerScore
 import { PeerScoreFile } from './peerScoreFile.ts';
 import { HEADERS_LIMITS, HEADERS_PROTOCOL, handleHeaders } from './protocols/headers.ts';
 import { RpcError, serveRpc } from './protocols/rpc.ts';
-import { RpcSessions, serveSession } from './protocols/rpcSession.ts';
+import { RpcSessions, type SessionServeOptions, serveSession, serveSessionStream } from './protocols/rpcSession.ts';
 import { type HeadsJson, handleStatus, headsJson, localStatus, requestStatus, STATUS_LIMITS, STATUS_PROTOCOL, type StatusMessage } from './protocols/status.ts';
 import { handleTile, LeafCache, requestTileInto, TILE_LIMITS, TILE_PROTOCOL } from './protocols/tiles.ts';
 import { BULK_LIMITS, BULK_PROTOCOL, decodeBulkRequest, encodeBulkTicket } from './protocols/bulk.ts';
 import { BulkClient } from './bulk/bulkClient.ts';
 import { BulkServer } from './bulk/bulkServer.ts';
+import { DirectSessions, type DirectSessionStats } from './bulk/directSessions.ts';
+import { DIRECT_LIMITS, DIRECT_PROTOCOL, decodeDirectRequest, encodeDirectTicket } from './protocols/direct.ts';
 import { handleTx, pushTx, TX_PROTOCOL, txLimits } from './protocols/txPush.ts';
 import { DEFAULT_TIMEOUTS, DEFAULT_TUNING, penaltyFor, type SyncContext, type SyncEvent, type SyncPeer, type SyncTimeouts, type SyncTuning } from './sync/context.ts';
 import { syncPayloads } from './sync/payloadSync.ts';
@@ -140,6 +142,8 @@ export interface P2pStatus {
     readonly served: Readonly<ExpertServerStats> | null;
     /** Workers this node has heard of. */
     readonly workers: WorkerView[];
+    /** Expert sessions this node opened on the direct channel, fell back to libp2p for, or lost to a broken channel. */
+    readonly direct: Readonly<DirectSessionStats> | null;
   };
 }
 
@@ -167,6 +171,11 @@ export interface P2pNode {
   readonly workers: WorkerRegistry;
   /** The `/blyan/expert/2` handler when this node serves experts (tests wrap it). */
   readonly expertServer: ExpertServer | undefined;
+  /**
+   * Serves a session protocol (protocols/rpcSession.ts) on libp2p and, when the node has one, on the direct
+   * channel (docs/expert-rpc.md §2.1); replaces a handler registered before.
+   */
+  handleSession(opts: SessionServeOptions, streams?: { maxInboundStreams?: number; maxOutboundStreams?: number }): Promise<void>;
   /** Expert versions this node hosts. */
   hostedExperts(): HostedExpert[];
   /** Re-reads the hosted versions and announces them now (e.g. after a new version was accepted). */
@@ -341,7 +350,22 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
       }),
       { maxInboundStreams: 2, maxOutboundStreams: 2 },
     );
+    await host.handle(
+      DIRECT_PROTOCOL,
+      serveRpc({
+        protocol: DIRECT_PROTOCOL,
+        limits: DIRECT_LIMITS,
+        timeoutMs: timeouts.serveMs,
+        handle: async (request, peer) => {
+          const req = decodeDirectRequest(request);
+          return [encodeDirectTicket(await server.sessionTicket(peer, req.protocol))];
+        },
+        onPeerError,
+      }),
+      { maxInboundStreams: 4, maxOutboundStreams: 4 },
+    );
   }
+  const directSessions = opts.bulk === false ? undefined : new DirectSessions(host);
   const client = new BulkClient(host, timeouts.statusMs);
   bulkClient = client;
 
@@ -486,7 +510,11 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
   let ownKernels = false;
   const hosted = opts.hostExperts === undefined ? undefined : new HostedExperts(store, opts.hostExperts === 'all' ? 'all' : new Set(opts.hostExperts), rpcTuning.cacheBytes);
   // Sessions close after 30 s without a request; a worker ends one after 120 s, so it rarely ends one in use.
-  const expertSessions = new RpcSessions(host, EXPERT_PROTOCOL, 30_000);
+  const expertSessions = new RpcSessions(host, EXPERT_PROTOCOL, 30_000, directSessions);
+  const handleSession = async (o: SessionServeOptions, streams: { maxInboundStreams?: number; maxOutboundStreams?: number } = {}) => {
+    await host.handle(o.protocol, serveSession(o), { force: true, ...streams });
+    bulkServer?.serveSessions(o.protocol, serveSessionStream(o));
+  };
   let expertServer: ExpertServer | undefined;
   let announcer: ExpertAnnouncer | undefined;
   hosted?.refresh();
@@ -506,9 +534,8 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
       onServed: (peer, jobs, rows) => emit({ type: 'experts-served', peer: peer.toString(), jobs, rows }),
     });
     expertServer = server;
-    await host.handle(
-      EXPERT_PROTOCOL,
-      serveSession({ protocol: EXPERT_PROTOCOL, limits, timeoutMs: rpcTuning.serveMs, idleMs: SESSION_IDLE_SERVE_MS, handle: (req, peer) => server.handle(req, peer), onPeerError }),
+    await handleSession(
+      { protocol: EXPERT_PROTOCOL, limits, timeoutMs: rpcTuning.serveMs, idleMs: SESSION_IDLE_SERVE_MS, handle: (req, peer) => server.handle(req, peer), onPeerError },
       { maxInboundStreams: 32, maxOutboundStreams: 32 },
     );
     announcer = new ExpertAnnouncer({
@@ -603,7 +630,12 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
       scores: scores.snapshot(),
       sync: progress.status(),
       served: { ...served },
-      experts: { hosted: hosted?.list().length ?? 0, served: expertServer === undefined ? null : { ...expertServer.stats }, workers: workers.snapshot() },
+      experts: {
+        hosted: hosted?.list().length ?? 0,
+        served: expertServer === undefined ? null : { ...expertServer.stats },
+        workers: workers.snapshot(),
+        direct: directSessions === undefined ? null : { ...directSessions.stats },
+      },
     }),
     publishBlock: (block, payload) => gossip.publishBlock(block, payload),
     publishTx: (tx) => gossip.publishTx(tx),
@@ -619,6 +651,7 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
     },
     workers,
     expertServer,
+    handleSession,
     hostedExperts: () => hosted?.list() ?? [],
     announceExperts: () => announcer?.tick(),
     expertRunner: (model, ro = {}) => (local) =>
@@ -648,6 +681,7 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
       if (syncTimer !== undefined) clearTimeout(syncTimer);
       announcer?.stop();
       expertSessions.stop();
+      directSessions?.stop();
       workers.stop();
       gossip.stop();
       client.stop();

@@ -151,6 +151,11 @@ describe('1 service node + 3 workers, every expert on two of them', () => {
     assert.equal(m.experts.stats().misses, 0, 'the service node loaded no expert itself');
     const used = ids.filter((p) => callsTo(p, from) > 0);
     assert.ok(used.length >= 2, `work spread over the workers: ${used.length}`);
+    // Every session went over the direct channel (sealed TCP), none fell back to libp2p.
+    const direct = p2p.status().experts.direct;
+    assert.ok(direct !== null && direct.opened >= used.length, JSON.stringify(direct));
+    assert.equal(direct.fallbacks, 0, JSON.stringify(direct));
+    assert.equal(direct.broken, 0, JSON.stringify(direct));
   });
 
   test('workers are found through the DHT too (provider records per expert version)', { timeout: 60_000 }, async () => {
@@ -189,6 +194,29 @@ describe('1 service node + 3 workers, every expert on two of them', () => {
     const down = events.slice(killedAt).filter((e) => (e.type === 'expert-failed' || e.type === 'worker-down') && e.peer === victim);
     assert.ok(down.length > 0, 'the failed requests were noticed');
     assert.ok(p2p.workers.snapshot().some((w) => w.peer === victim && w.down), 'and the dead worker is skipped');
+  });
+});
+
+describe('a worker without a direct channel', () => {
+  test('is reached over libp2p streams instead, and the answer is still exact', { timeout: 120_000 }, async () => {
+    const w = worker({ host: 'all', bulk: false });
+    const id = (await w.ready()).peerId;
+    try {
+      await waitForWorkers([id], 1);
+      const before = { ...(p2p.status().experts.direct as NonNullable<ReturnType<P2pNode['status']>['experts']['direct']>) };
+      const { model: m, runner } = await model({ spotCheck: 0, fallback: 'none', timeoutMs: 5000 });
+      const from = events.length;
+      assert.deepEqual(await greedy(m), reference);
+      assert.equal(runner().stats.localJobs, 0);
+      assert.ok(callsTo(id, from) > 0, 'the worker did the work');
+      const after = p2p.status().experts.direct;
+      assert.ok(after !== null && after.fallbacks > before.fallbacks, `the session went to libp2p: ${JSON.stringify(after)}`);
+      assert.equal(after.opened, before.opened, 'no direct session to it');
+    } finally {
+      await w.stop();
+      const t0 = Date.now();
+      while (p2p.workers.snapshot().some((x) => x.peer === id && x.live) && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 100));
+    }
   });
 });
 

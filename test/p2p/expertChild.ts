@@ -3,7 +3,6 @@
 // stdin (the protocol of fixture.ts NodeProcess). Argument: a JSON ExpertChildConfig.
 import { EXPERT_PROTOCOL, expertLimits } from '../../src/p2p/expertRpc.ts';
 import { startP2p } from '../../src/p2p/index.ts';
-import { serveSession } from '../../src/p2p/protocols/rpcSession.ts';
 import { type Command, openChildStore, out, serveCommands, stopAndExit } from './childKit.ts';
 
 export interface ExpertChildConfig {
@@ -17,6 +16,8 @@ export interface ExpertChildConfig {
   readonly badShape?: boolean;
   /** Wait this long before each answer (a slow worker). */
   readonly delayMs?: number;
+  /** No direct channel (an older node, or one behind a firewall): sessions come over libp2p only. */
+  readonly bulk?: false;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ExpertChildConfig;
@@ -28,6 +29,7 @@ const node = await startP2p({
   autoSync: false,
   hostExperts: config.host,
   expertRpc: { heartbeatMs: config.heartbeatMs ?? 500 },
+  ...(config.bulk === false ? { bulk: false as const } : {}),
   onEvent: (e) => {
     // Not 'experts-served': one line per request would cost the bench more than the request itself.
     if ((e.type.startsWith('expert') && e.type !== 'experts-served') || e.type === 'penalty' || e.type === 'ban') out({ event: 'p2p', ...e });
@@ -39,9 +41,9 @@ if (server === undefined) throw new Error('not serving experts');
 let answered = 0;
 if (config.lie === true || config.badShape === true || config.delayMs !== undefined) {
   // Replace the honest handler with one that lies, answers short, and/or answers late.
-  await node.libp2p.handle(
-    EXPERT_PROTOCOL,
-    serveSession({
+  // On libp2p and on the direct channel alike.
+  await node.handleSession(
+    {
       protocol: EXPERT_PROTOCOL,
       limits: expertLimits(4096),
       timeoutMs: 30_000,
@@ -65,8 +67,8 @@ if (config.lie === true || config.badShape === true || config.delayMs !== undefi
         return parts;
       },
       onPeerError: () => {},
-    }),
-    { force: true, maxInboundStreams: 32 },
+    },
+    { maxInboundStreams: 32 },
   );
 }
 

@@ -120,14 +120,11 @@ export class BulkClient {
   }
 
   private async askTicket(peer: PeerId): Promise<{ host: string; port: number; token: Uint8Array; expires: number } | undefined> {
-    // The bulk channel goes to the address of a direct TCP connection; a relayed or other one gets no ticket.
-    const conn = this.libp2p.getConnections(peer).find((c) => c.limits === undefined);
-    const parts = conn?.remoteAddr.getComponents() ?? [];
-    const ip = parts.find((p) => p.name === 'ip4' || p.name === 'ip6');
-    if (ip?.value === undefined || !parts.some((p) => p.name === 'tcp') || parts.some((p) => p.name === 'p2p-circuit')) return undefined;
+    const host = directHost(this.libp2p, peer);
+    if (host === undefined) return undefined;
     try {
       const t = await requestBulkTicket(this.libp2p, peer, this.ticketTimeoutMs);
-      return { host: ip.value, port: t.port, token: t.token, expires: Date.now() + t.ttlMs };
+      return { host, port: t.port, token: t.token, expires: Date.now() + t.ttlMs };
     } catch {
       // NOT_FOUND-like refusals and older nodes alike: this peer's tiles go over libp2p.
       return undefined;
@@ -163,4 +160,16 @@ export class BulkClient {
     state.failedAt = Date.now();
     for (const c of state.idle.splice(0)) c.socket.destroy();
   }
+}
+
+/**
+ * The IP address of a direct TCP connection to `peer`, where its direct channel (bulk tiles, sealed sessions)
+ * listens; undefined for a relayed or other connection, which gets no ticket.
+ */
+export function directHost(libp2p: Host, peer: PeerId): string | undefined {
+  const conn = libp2p.getConnections(peer).find((c) => c.limits === undefined);
+  const parts = conn?.remoteAddr.getComponents() ?? [];
+  const ip = parts.find((p) => p.name === 'ip4' || p.name === 'ip6');
+  if (ip?.value === undefined || !parts.some((p) => p.name === 'tcp') || parts.some((p) => p.name === 'p2p-circuit')) return undefined;
+  return ip.value;
 }

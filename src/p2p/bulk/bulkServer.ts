@@ -5,9 +5,12 @@ import { toHex } from '../../chain/hash.ts';
 import { type BlyanError, isBlyanError } from '../../errors.ts';
 import { FrameReader, withDeadline, writeFrame } from '../framing.ts';
 import { BULK_TOKEN_BYTES, type BulkTicket } from '../protocols/bulk.ts';
-import { errorContent, type RpcReply, STATUS_ERROR, STATUS_OK, toRemote } from '../protocols/rpc.ts';
+import { DIRECT_SECRET_BYTES, type DirectTicket } from '../protocols/direct.ts';
+import { errorContent, RpcError, type RpcReply, STATUS_ERROR, STATUS_OK, toRemote } from '../protocols/rpc.ts';
 import { TILE_LIMITS } from '../protocols/tiles.ts';
-import { flushed, socketStream } from './socketStream.ts';
+import { sealedKeys, sealedStream } from './sealedStream.ts';
+import { flushed, readPrefix, socketStream } from './socketStream.ts';
+import type { FrameStream } from '../framing.ts';
 
 /** How long a ticket admits new connections; a requester asks for a new one after that. */
 export const BULK_TICKET_TTL_MS = 10 * 60_000;
@@ -19,6 +22,23 @@ const MAX_GRANTS = 4096;
 /** The token must arrive this soon after the connection opens; a request this soon after the last answer. */
 const TOKEN_DEADLINE_MS = 5_000;
 const IDLE_MS = 60_000;
+/** A session ticket admits its one connection within this time. */
+export const SESSION_TICKET_TTL_MS = 60_000;
+/** Unused session tickets kept per peer, and sealed session connections open per peer. */
+const SESSION_TICKETS_PER_PEER = 16;
+const SESSIONS_PER_PEER = 8;
+/** The byte that tells a session requester its token was taken: only then does it send records. */
+export const SESSION_ACCEPTED = 0x01;
+
+interface SessionGrant {
+  readonly peer: PeerId;
+  readonly protocol: string;
+  readonly secret: Uint8Array;
+  readonly expires: number;
+}
+
+/** A session protocol's handler on a sealed connection (rpcSession.ts serveSessionStream). */
+export type SealedSessionHandler = (stream: FrameStream, peer: PeerId) => Promise<void>;
 
 interface Grant {
   readonly peer: PeerId;
@@ -53,8 +73,13 @@ export class BulkServer {
   private listening: Promise<number> | undefined;
   private readonly grants = new Map<string, Grant>();
   private readonly byPeer = new Map<string, Grant>();
-  /** Open connections, with the grant each presented (undefined until its token arrived). */
-  private readonly sockets = new Map<Socket, Grant | undefined>();
+  /** Open connections, with the peer whose ticket each presented (undefined until its token arrived). */
+  private readonly sockets = new Map<Socket, PeerId | undefined>();
+  /** Unused session tickets by token (hex), and the handlers of the session protocols offered. */
+  private readonly sessionGrants = new Map<string, SessionGrant>();
+  private readonly sessionHandlers = new Map<string, SealedSessionHandler>();
+  /** Sealed session connections open per peer. */
+  private readonly sessionsOf = new Map<string, number>();
 
   constructor(private readonly opts: BulkServerOptions) {}
 
@@ -73,13 +98,38 @@ export class BulkServer {
     return { v: 1, port, token: g.token, ttlMs: g.expires - now };
   }
 
+  /** Offers a session protocol on the direct channel (docs/expert-rpc.md §2.1). */
+  serveSessions(protocol: string, handler: SealedSessionHandler): void {
+    this.sessionHandlers.set(protocol, handler);
+  }
+
+  /** A ticket for one sealed connection speaking `protocol`: NOT_FOUND when it is not offered here. */
+  async sessionTicket(peer: PeerId, protocol: string): Promise<DirectTicket> {
+    if (!this.sessionHandlers.has(protocol)) throw new RpcError('NOT_FOUND', `${protocol} is not offered on the direct channel`);
+    const port = await this.listen();
+    const now = Date.now();
+    const id = peer.toString();
+    let mine = 0;
+    for (const [k, g] of this.sessionGrants) {
+      if (g.expires <= now) this.sessionGrants.delete(k);
+      else if (g.peer.toString() === id) mine++;
+    }
+    if (mine >= SESSION_TICKETS_PER_PEER) throw new RpcError('BUSY', `${SESSION_TICKETS_PER_PEER} session tickets of yours are unused`);
+    if (this.sessionGrants.size >= MAX_GRANTS) this.sessionGrants.delete(this.sessionGrants.keys().next().value as string);
+    const token = new Uint8Array(randomBytes(BULK_TOKEN_BYTES));
+    const secret = new Uint8Array(randomBytes(DIRECT_SECRET_BYTES));
+    this.sessionGrants.set(toHex(token), { peer, protocol, secret, expires: now + SESSION_TICKET_TTL_MS });
+    return { v: 1, port, token, secret, ttlMs: SESSION_TICKET_TTL_MS };
+  }
+
   /** Ends every ticket of a peer and its open connections (it was banned). */
   revoke(peer: string): void {
+    for (const [k, g] of this.sessionGrants) if (g.peer.toString() === peer) this.sessionGrants.delete(k);
+    for (const [s, p] of this.sockets) if (p !== undefined && p.toString() === peer) s.destroy();
     const g = this.byPeer.get(peer);
     if (g === undefined) return;
     this.byPeer.delete(peer);
     this.grants.delete(toHex(g.token));
-    for (const [s, sg] of this.sockets) if (sg === g) s.destroy();
   }
 
   async stop(): Promise<void> {
@@ -123,29 +173,58 @@ export class BulkServer {
     this.sockets.set(socket, undefined);
     socket.setNoDelay(true);
     socket.on('error', () => undefined);
+    let onClose: (() => void) | undefined;
     socket.once('close', () => {
-      const g = this.sockets.get(socket);
       this.sockets.delete(socket);
-      if (g !== undefined) g.sockets--;
+      onClose?.();
     });
-    const stream = socketStream(socket);
-    const reader = new FrameReader(stream);
-    let grant: Grant | undefined;
+    let token: Uint8Array;
     try {
-      const token = await withDeadline(stream, TOKEN_DEADLINE_MS, 'bulk token', () => reader.readBytes(BULK_TOKEN_BYTES, 'bulk token'));
-      const g = this.grants.get(toHex(token));
-      if (g === undefined || g.expires <= Date.now() || g.sockets >= MAX_SOCKETS_PER_TICKET) {
-        socket.destroy();
-        return;
-      }
-      grant = g;
-      g.sockets++;
-      this.sockets.set(socket, g);
+      token = await readPrefix(socket, BULK_TOKEN_BYTES, TOKEN_DEADLINE_MS);
     } catch {
       socket.destroy();
       return;
     }
-    const peer = grant.peer;
+    const key = toHex(token);
+    const session = this.sessionGrants.get(key);
+    if (session !== undefined) {
+      // A session ticket admits one connection: taken now, whatever follows.
+      this.sessionGrants.delete(key);
+      const id = session.peer.toString();
+      const handler = this.sessionHandlers.get(session.protocol);
+      const open = this.sessionsOf.get(id) ?? 0;
+      if (handler === undefined || session.expires <= Date.now() || open >= SESSIONS_PER_PEER) {
+        socket.destroy();
+        return;
+      }
+      this.sessionsOf.set(id, open + 1);
+      onClose = () => {
+        const n = (this.sessionsOf.get(id) ?? 1) - 1;
+        if (n > 0) this.sessionsOf.set(id, n);
+        else this.sessionsOf.delete(id);
+      };
+      this.sockets.set(socket, session.peer);
+      const stream = sealedStream(socket, sealedKeys(session.secret, token, 'responder'), `${session.protocol} (direct) from ${id.slice(-8)}`);
+      socket.write(Uint8Array.of(SESSION_ACCEPTED));
+      await handler(stream, session.peer);
+      return;
+    }
+    const g = this.grants.get(key);
+    if (g === undefined || g.expires <= Date.now() || g.sockets >= MAX_SOCKETS_PER_TICKET) {
+      socket.destroy();
+      return;
+    }
+    g.sockets++;
+    onClose = () => {
+      g.sockets--;
+    };
+    this.sockets.set(socket, g.peer);
+    await this.serveTiles(socket, g.peer);
+  }
+
+  private async serveTiles(socket: Socket, peer: PeerId): Promise<void> {
+    const stream = socketStream(socket);
+    const reader = new FrameReader(stream);
     for (;;) {
       let request: Uint8Array;
       try {

@@ -133,3 +133,38 @@ export class RingReceiver {
     else w.reject(err);
   }
 }
+
+/**
+ * The first `n` bytes a socket receives, read before anything else takes it (the bulk server's token, the
+ * direct channel's accept byte): bytes after them are put back for whoever reads next, and the socket is left
+ * paused. Rejects when the connection ends first or after `ms`.
+ */
+export function readPrefix(socket: Socket, n: number, ms: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    const done = (err: Error | undefined, prefix?: Uint8Array) => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('close', onEnd);
+      if (err !== undefined) reject(err);
+      else resolve(prefix as Uint8Array);
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      got += chunk.byteLength;
+      if (got < n) return;
+      socket.pause();
+      const all = Buffer.concat(chunks);
+      if (all.byteLength > n) socket.unshift(all.subarray(n));
+      done(undefined, new Uint8Array(all.subarray(0, n)));
+    };
+    const onEnd = () => done(new Error(`connection ended within its first ${n} bytes`));
+    const timer = setTimeout(() => done(new Error(`fewer than ${n} bytes within ${ms} ms`)), ms);
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+    socket.once('close', onEnd);
+    socket.resume();
+  });
+}

@@ -1,7 +1,7 @@
 import '../polyfill.ts';
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
 import { BlyanError, isBlyanError } from '../../errors.ts';
-import { FrameReader, withDeadline, writeFrame } from '../framing.ts';
+import { FrameReader, type FrameStream, withDeadline, writeFrame } from '../framing.ts';
 import { errorContent, openStream, type RpcLimits, responseContent, responseFrameMax, STATUS_ERROR, STATUS_OK, toRemote } from './rpc.ts';
 
 /**
@@ -42,7 +42,8 @@ export interface SessionServeOptions {
   readonly timeoutMs: number;
   /** A session with no request for this long is ended (the requester closes idle sessions sooner). */
   readonly idleMs: number;
-  readonly handle: (request: Uint8Array, peer: PeerId, connection: Connection) => Promise<readonly Uint8Array[]> | readonly Uint8Array[];
+  /** `connection`: the libp2p connection, absent on the direct channel (bulk/sealedStream.ts). */
+  readonly handle: (request: Uint8Array, peer: PeerId, connection?: Connection) => Promise<readonly Uint8Array[]> | readonly Uint8Array[];
   /** Told about every failure a peer caused, for scoring. */
   readonly onPeerError: (peer: PeerId, err: BlyanError) => void;
   readonly onServed?: (peer: PeerId, bytes: number) => void;
@@ -63,8 +64,13 @@ async function nextRequest(reader: FrameReader, idleMs: number): Promise<'reques
 
 /** The stream handler of a session protocol. It never throws: a bad peer cannot stop the node. */
 export function serveSession(opts: SessionServeOptions): (stream: Stream, connection: Connection) => Promise<void> {
-  return async (stream, connection) => {
-    const peer = connection.remotePeer;
+  const serve = serveSessionStream(opts);
+  return (stream, connection) => serve(stream, connection.remotePeer, connection);
+}
+
+/** Serves a session on any frame stream: a libp2p stream, or a sealed connection of the direct channel. */
+export function serveSessionStream(opts: SessionServeOptions): (stream: FrameStream, peer: PeerId, connection?: Connection) => Promise<void> {
+  return async (stream, peer, connection) => {
     const reader = new FrameReader(stream);
     const what = `${opts.protocol} request`;
     const fail = (err: unknown) => {
@@ -162,7 +168,7 @@ class Session {
   closed = false;
 
   constructor(
-    private readonly stream: Stream,
+    private readonly stream: FrameStream,
     private readonly what: string,
     private readonly idleMs: number,
     private readonly onClosed: () => void,
@@ -266,6 +272,8 @@ export class RpcSessions {
     private readonly libp2p: Libp2p,
     private readonly protocol: string,
     private readonly idleMs = 30_000,
+    /** Opens sessions on the direct channel when it can (bulk/directSessions.ts); otherwise a libp2p stream. */
+    private readonly direct?: { open(peer: PeerId, protocol: string, timeoutMs: number): Promise<FrameStream | undefined> },
   ) {}
 
   async request(peer: PeerId, body: Uint8Array, opts: SessionRequestOptions): Promise<Uint8Array[]> {
@@ -302,8 +310,10 @@ export class RpcSessions {
     if (open !== undefined) return open;
     const what = `${this.protocol} from ${key.slice(-8)}`;
     const opening = (async () => {
-      const stream = await openStream(this.libp2p, peer, this.protocol, timeoutMs, what);
-      const s: Session = new Session(stream, what, this.idleMs, () => {
+      const t0 = performance.now();
+      const direct = await this.direct?.open(peer, this.protocol, Math.floor(timeoutMs / 2));
+      const stream = direct ?? (await openStream(this.libp2p, peer, this.protocol, Math.max(1, Math.floor(timeoutMs - (performance.now() - t0))), what));
+      const s: Session = new Session(stream, direct === undefined ? what : `${what} (direct)`, this.idleMs, () => {
         if (this.sessions.get(key) === opening) this.sessions.delete(key);
       });
       if (this.stopped) s.close();
