@@ -16,6 +16,7 @@ import { Sampler } from '../src/engine/sampler.ts';
 import { lineageSource } from '../src/learning/lineage.ts';
 import { startP2p } from '../src/p2p/index.ts';
 import { RpcSessions } from '../src/p2p/protocols/rpcSession.ts';
+import { DirectSessions } from '../src/p2p/bulk/directSessions.ts';
 import type { RemoteExpertRunner } from '../src/p2p/remoteExperts.ts';
 import { TEST_KEY } from '../test/helpers/fixtures.ts';
 import { writeSynthCheckpoint } from '../test/helpers/synthCheckpoint.ts';
@@ -56,7 +57,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] a
  * no computing), and on a plain TCP socket. What a hop adds beyond the session round trip is the worker's
  * computing, coding the request and answer, and waiting for the slower of a layer's parallel requests.
  */
-async function echoFloor(bytes: number, n = 1000): Promise<{ sessionMs: number; tcpMs: number }> {
+async function echoFloor(bytes: number, n = 1000): Promise<{ sessionMs: number; directMs: number; tcpMs: number }> {
   const child = spawn(process.execPath, ['--import', 'tsx', ECHO], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const info = await new Promise<{ addr: string; port: number }>((res, rej) => {
@@ -88,15 +89,22 @@ async function echoFloor(bytes: number, n = 1000): Promise<{ sessionMs: number; 
     await host.start();
     try {
       const conn = await host.dial(multiaddr(info.addr));
-      const sessions = new RpcSessions(host, ECHO_PROTOCOL);
-      const session: number[] = [];
-      for (let i = 0; i < n + 100; i++) {
-        const t = performance.now();
-        await sessions.request(conn.remotePeer, msg, { limits: ECHO_LIMITS, timeoutMs: 10_000 });
-        if (i >= 100) session.push(performance.now() - t);
-      }
-      sessions.stop();
-      return { sessionMs: median(session), tcpMs: median(tcp) };
+      const times = async (sessions: RpcSessions): Promise<number> => {
+        const ms: number[] = [];
+        for (let i = 0; i < n + 100; i++) {
+          const t = performance.now();
+          await sessions.request(conn.remotePeer, msg, { limits: ECHO_LIMITS, timeoutMs: 10_000 });
+          if (i >= 100) ms.push(performance.now() - t);
+        }
+        sessions.stop();
+        return median(ms);
+      };
+      const sessionMs = await times(new RpcSessions(host, ECHO_PROTOCOL));
+      const directSessions = new DirectSessions(host);
+      const directMs = await times(new RpcSessions(host, ECHO_PROTOCOL, 30_000, directSessions));
+      directSessions.stop();
+      if (directSessions.stats.opened !== 1) throw new Error(`the direct echo did not go direct: ${JSON.stringify(directSessions.stats)}`);
+      return { sessionMs, directMs, tcpMs: median(tcp) };
     } finally {
       await host.stop();
     }
@@ -224,6 +232,7 @@ export async function benchDistributed(opts: { tokens?: number; rounds?: number;
       twoWorkersOverLibp2p: { distributedDecodeTokPerSec: twoLibp2p.distributedDecodeTokPerSec, rpcP50Ms: twoLibp2p.rpcP50Ms, addedMsPerHop: twoLibp2p.addedMsPerHop, exact: twoLibp2p.exact, direct: twoLibp2p.direct },
       // The floor under a hop (echoFloor): median round trips of an H-f32 message between two processes.
       echoSessionP50Ms: r3(floor.sessionMs),
+      echoDirectP50Ms: r3(floor.directMs),
       echoTcpP50Ms: r3(floor.tcpMs),
       spotCheck: opts.spotCheck ?? 0,
       exact: two.exact && one.exact && twoLibp2p.exact,

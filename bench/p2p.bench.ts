@@ -109,21 +109,37 @@ async function p2pSync(seedDir: string, joinDir: string): Promise<{ mbps: number
   }
 }
 
+/**
+ * Payload size of the main case: one expert of the llama.cpp anchor model (../shared/anchors/llamacpp: a
+ * Mixtral-shaped model, hidden 1024, expert FFN 3584, BF16), 3 × 1024 × 3584 × 2 bytes. Real experts are this
+ * size or (much) larger; lmdb-js hands payloads over 16 MiB out as views on its memory map, and those up to
+ * 16 MiB as copies in a buffer it reuses, so a seed copies those out for every tile it serves. The second case,
+ * `at16MiB`, measures that path: payloads of exactly 16 MiB, synced in the same run.
+ */
+export const EXPERT_PAYLOAD_BYTES = 3 * 1024 * 3584 * 2;
+
 export async function benchP2p(opts: { payloads?: number; payloadBytes?: number } = {}): Promise<Record<string, unknown>> {
-  const payloads = opts.payloads ?? 16;
-  const payloadBytes = opts.payloadBytes ?? 16 * 1024 * 1024;
+  const payloadBytes = opts.payloadBytes ?? EXPERT_PAYLOAD_BYTES;
+  const payloads = opts.payloads ?? Math.round((256 * 1024 * 1024) / payloadBytes);
   const dir = mkdtempSync(join(tmpdir(), 'blyan-bench-p2p-'));
   try {
     const seedDir = join(dir, 'seed');
     const total = seedStore(seedDir, payloads, payloadBytes);
+    const smallSeedDir = join(dir, 'seed16');
+    const smallPayloads = 16;
+    seedStore(smallSeedDir, smallPayloads, 16 * 1024 * 1024);
     const tcpBefore = await tcpCopy(seedDir);
     const joinDir = join(dir, 'join');
     BlockStore.init(joinDir, TINY).store.closeSync();
     const p2p = await p2pSync(seedDir, joinDir);
+    const smallJoinDir = join(dir, 'join16');
+    BlockStore.init(smallJoinDir, TINY).store.closeSync();
+    const small = await p2pSync(smallSeedDir, smallJoinDir);
     const tcpAfter = await tcpCopy(seedDir);
     const tcp = { mbps: (tcpBefore.mbps + tcpAfter.mbps) / 2 };
     return {
       bench: 'p2p',
+      payloads,
       payloadBytes: total,
       tiles: payloads * Math.ceil(payloadBytes / (4 * 1024 * 1024)),
       syncSeconds: Math.round(p2p.seconds * 100) / 100,
@@ -138,6 +154,13 @@ export async function benchP2p(opts: { payloads?: number; payloadBytes?: number 
       tcpFaults: [0, 1].map((i) => Math.round(((tcpBefore.faults[i] as number) + (tcpAfter.faults[i] as number)) / 2)),
       ratio: Math.round((p2p.mbps / tcp.mbps) * 1000) / 1000,
       target: 0.5,
+      at16MiB: {
+        payloads: smallPayloads,
+        syncSeconds: Math.round(small.seconds * 100) / 100,
+        syncMBps: Math.round(small.mbps * 10) / 10,
+        syncCpuS: small.cpu.map(round2),
+        ratio: Math.round((small.mbps / tcp.mbps) * 1000) / 1000,
+      },
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

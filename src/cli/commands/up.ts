@@ -44,7 +44,7 @@ export function registerUpCommand(program: Command): void {
     .option('--relay', 'be reachable through relays and hole punching when behind NAT ($BLYAN_RELAY=on)')
     .option('--autonat', 'ask peers which of our addresses they can reach (AutoNAT; $BLYAN_AUTONAT=on)')
     .option('--upnp', 'ask the router to forward the p2p port (UPnP / NAT-PMP; $BLYAN_UPNP=on)')
-    .option('--bulk-port <port>', 'TCP port that serves chain tiles to syncing peers, 0 for any free one (default), off for none ($BLYAN_BULK_PORT)')
+    .option('--bulk-port <port>', 'TCP port for the direct channel: chain tiles to syncing peers, sealed expert RPC sessions; 0 for any free one (default), off for none ($BLYAN_BULK_PORT)')
     .option('--ledger-producer <mode>', 'on: this node produces chain C; off: it follows the network\'s producer; auto (default): produce unless joining with --bootstrap ($BLYAN_LEDGER_PRODUCER)')
     .option('--config <file>', 'JSON config file (default <data>/node.json when present)')
     .option('--ledger-url <url>', 'share a PostgreSQL ledger with other node processes, postgres://… (default $BLYAN_LEDGER_URL, else the data dir\'s own)')
