@@ -8,8 +8,13 @@ import { SESSION_ACCEPTED } from './bulkServer.ts';
 import { sealedKeys, sealedStream } from './sealedStream.ts';
 import { readPrefix } from './socketStream.ts';
 
-/** After a failure of a peer's direct channel, its sessions go over libp2p this long before it is tried again. */
+/**
+ * After a failure of a peer's direct channel, its sessions go over libp2p this long before it is tried again;
+ * each further failure in a row doubles the wait, up to MAX_RETRY_AFTER_MS (a firewalled port costs a session
+ * opening the connect timeout only now and then).
+ */
 const RETRY_AFTER_MS = 60_000;
+const MAX_RETRY_AFTER_MS = 30 * 60_000;
 /** Opening the direct channel (ticket, connection, accept) may take this long before libp2p is used instead. */
 const OPEN_TIMEOUT_MS = 3_000;
 
@@ -32,7 +37,8 @@ export interface DirectSessionStats {
  */
 export class DirectSessions {
   readonly stats: DirectSessionStats = { opened: 0, fallbacks: 0, broken: 0 };
-  private readonly failedAt = new Map<string, number>();
+  /** Per peer: when its direct channel last failed, and how many times in a row. */
+  private readonly failures = new Map<string, { at: number; times: number }>();
   private readonly sockets = new Set<Socket>();
   private stopped = false;
 
@@ -40,8 +46,8 @@ export class DirectSessions {
 
   async open(peer: PeerId, protocol: string, timeoutMs: number): Promise<FrameStream | undefined> {
     const id = peer.toString();
-    const failed = this.failedAt.get(id);
-    if (this.stopped || (failed !== undefined && Date.now() - failed < RETRY_AFTER_MS)) {
+    const failed = this.failures.get(id);
+    if (this.stopped || (failed !== undefined && Date.now() - failed.at < Math.min(MAX_RETRY_AFTER_MS, RETRY_AFTER_MS * 2 ** (failed.times - 1)))) {
       this.stats.fallbacks++;
       return undefined;
     }
@@ -63,22 +69,24 @@ export class DirectSessions {
       const stream = sealedStream(socket, sealedKeys(ticket.secret, ticket.token, 'requester'), what, {
         onBroken: () => {
           this.stats.broken++;
-          this.failedAt.set(id, Date.now());
+          this.fail(id);
         },
       });
       this.stats.opened++;
+      this.failures.delete(id);
       return stream;
     } catch {
       socket?.destroy();
-      this.failedAt.set(id, Date.now());
+      this.fail(id);
       this.stats.fallbacks++;
       return undefined;
     }
   }
 
-  /** Forgets a peer's failure record (it reconnected, or was banned and is gone). */
-  forget(peer: string): void {
-    this.failedAt.delete(peer);
+  private fail(peer: string): void {
+    const times = (this.failures.get(peer)?.times ?? 0) + 1;
+    if (this.failures.size >= 4096 && !this.failures.has(peer)) this.failures.delete(this.failures.keys().next().value as string);
+    this.failures.set(peer, { at: Date.now(), times });
   }
 
   stop(): void {
