@@ -16,7 +16,7 @@ import { Sampler } from '../src/engine/sampler.ts';
 import { lineageSource } from '../src/learning/lineage.ts';
 import { startP2p } from '../src/p2p/index.ts';
 import { RpcSessions } from '../src/p2p/protocols/rpcSession.ts';
-import { DirectSessions } from '../src/p2p/bulk/directSessions.ts';
+import { DirectSessions } from '../src/p2p/direct/directSessions.ts';
 import type { RemoteExpertRunner } from '../src/p2p/remoteExperts.ts';
 import { TEST_KEY } from '../test/helpers/fixtures.ts';
 import { writeSynthCheckpoint } from '../test/helpers/synthCheckpoint.ts';

@@ -4,7 +4,7 @@
 // on stdout. The parent times round trips on each.
 import '../src/p2p/polyfill.ts';
 import { createServer } from 'node:net';
-import { BulkServer } from '../src/p2p/bulk/bulkServer.ts';
+import { DirectServer } from '../src/p2p/direct/directServer.ts';
 import { DIRECT_LIMITS, DIRECT_PROTOCOL, decodeDirectRequest, encodeDirectTicket } from '../src/p2p/protocols/direct.ts';
 import { RpcError, serveRpc } from '../src/p2p/protocols/rpc.ts';
 import { type SessionServeOptions, serveSession, serveSessionStream } from '../src/p2p/protocols/rpcSession.ts';
@@ -18,7 +18,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const echo: SessionServeOptions = { protocol: ECHO_PROTOCOL, limits: ECHO_LIMITS, timeoutMs: 10_000, idleMs: 60_000, handle: (req) => [req], onPeerError: () => {} };
   await host.handle(ECHO_PROTOCOL, serveSession(echo));
   // The same session on the direct channel (docs/expert-rpc.md §2.1), as a node offers it.
-  const direct = new BulkServer({
+  const direct = new DirectServer({
     host: '127.0.0.1',
     port: 0,
     handleTile: () => {

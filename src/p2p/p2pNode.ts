@@ -23,9 +23,9 @@ import { RpcSessions, type SessionServeOptions, serveSession, serveSessionStream
 import { type HeadsJson, handleStatus, headsJson, localStatus, requestStatus, STATUS_LIMITS, STATUS_PROTOCOL, type StatusMessage } from './protocols/status.ts';
 import { handleTile, LeafCache, requestTileInto, TILE_LIMITS, TILE_PROTOCOL } from './protocols/tiles.ts';
 import { BULK_LIMITS, BULK_PROTOCOL, decodeBulkRequest, encodeBulkTicket } from './protocols/bulk.ts';
-import { BulkClient } from './bulk/bulkClient.ts';
-import { BulkServer } from './bulk/bulkServer.ts';
-import { DirectSessions, type DirectSessionStats } from './bulk/directSessions.ts';
+import { BulkClient } from './direct/bulkClient.ts';
+import { DirectServer } from './direct/directServer.ts';
+import { DirectSessions, type DirectSessionStats } from './direct/directSessions.ts';
 import { DIRECT_LIMITS, DIRECT_PROTOCOL, decodeDirectRequest, encodeDirectTicket } from './protocols/direct.ts';
 import { handleTx, pushTx, TX_PROTOCOL, txLimits } from './protocols/txPush.ts';
 import { DEFAULT_TIMEOUTS, DEFAULT_TUNING, penaltyFor, type SyncContext, type SyncEvent, type SyncPeer, type SyncTimeouts, type SyncTuning } from './sync/context.ts';
@@ -198,7 +198,7 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
   const book = new Map<string, SyncPeer>();
   const served: ServedCounters = { status: 0, headers: 0, tiles: 0, tileBytes: 0, refused: 0 };
   let libp2p: Host | undefined;
-  let bulkServer: BulkServer | undefined;
+  let directServer: DirectServer | undefined;
   let bulkClient: BulkClient | undefined;
 
   // Bans and faults outlive a restart (docs/sync-protocol.md §8): loaded before the host starts, so the
@@ -212,7 +212,7 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
       book.delete(peer);
       emit({ type: 'ban', peer, reason });
       libp2p?.hangUp(peerIdFromString(peer)).catch(() => {});
-      bulkServer?.revoke(peer);
+      directServer?.revoke(peer);
       bulkClient?.drop(peer);
     },
     onChange: () => scoreFile.saveSoon(),
@@ -322,7 +322,7 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
   );
   const bulkHost = opts.bulk === false ? undefined : listenHost(opts.listen ?? ['/ip4/127.0.0.1/tcp/0']);
   if (bulkHost !== undefined && opts.bulk !== false) {
-    const server = new BulkServer({
+    const server = new DirectServer({
       host: bulkHost,
       port: opts.bulk?.port ?? 0,
       handleTile: handleTile({ store, isKnownPeer, leaves, lendBuffers: true }),
@@ -334,7 +334,7 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
         emit({ type: 'served', protocol: BULK_PROTOCOL, peer: peer.toString(), bytes });
       },
     });
-    bulkServer = server;
+    directServer = server;
     await host.handle(
       BULK_PROTOCOL,
       serveRpc({
@@ -513,7 +513,7 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
   const expertSessions = new RpcSessions(host, EXPERT_PROTOCOL, 30_000, directSessions);
   const handleSession = async (o: SessionServeOptions, streams: { maxInboundStreams?: number; maxOutboundStreams?: number } = {}) => {
     await host.handle(o.protocol, serveSession(o), { force: true, ...streams });
-    bulkServer?.serveSessions(o.protocol, serveSessionStream(o));
+    directServer?.serveSessions(o.protocol, serveSessionStream(o));
   };
   let expertServer: ExpertServer | undefined;
   let announcer: ExpertAnnouncer | undefined;
@@ -685,7 +685,7 @@ export async function startP2p(opts: StartP2pOptions): Promise<P2pNode> {
       workers.stop();
       gossip.stop();
       client.stop();
-      await bulkServer?.stop();
+      await directServer?.stop();
       await host.stop();
       await running?.catch(() => undefined);
       scoreFile.stop();

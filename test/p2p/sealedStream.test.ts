@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { test } from 'node:test';
-import { RECORD_MAX, sealedKeys, sealedStream, sealRecord } from '../../src/p2p/bulk/sealedStream.ts';
+import { RECORD_MAX, sealedKeys, sealedStream, sealRecord } from '../../src/p2p/direct/sealedStream.ts';
 import { FrameReader, writeFrame } from '../../src/p2p/framing.ts';
 import { deterministicBytes } from '../helpers/fixtures.ts';
 

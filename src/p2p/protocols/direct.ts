@@ -9,7 +9,7 @@ import { decodeBody, type RpcLimits, rpcRequest } from './rpc.ts';
  * `/blyan/direct/1` (docs/expert-rpc.md §2.1): a ticket for one sealed session over the direct channel — the
  * TCP port of the bulk channel (§6.1 of docs/sync-protocol.md) — asked over the authenticated libp2p
  * connection. The answer names the port, a random token that admits exactly one connection, and a random
- * secret from which both direction keys derive (bulk/sealedStream.ts). The requester connects, sends the
+ * secret from which both direction keys derive (direct/sealedStream.ts). The requester connects, sends the
  * token, and from then on speaks the named session protocol (e.g. `/blyan/expert/2`) in sealed records.
  */
 export const DIRECT_PROTOCOL = '/blyan/direct/1';

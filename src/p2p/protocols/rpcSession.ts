@@ -42,7 +42,7 @@ export interface SessionServeOptions {
   readonly timeoutMs: number;
   /** A session with no request for this long is ended (the requester closes idle sessions sooner). */
   readonly idleMs: number;
-  /** `connection`: the libp2p connection, absent on the direct channel (bulk/sealedStream.ts). */
+  /** `connection`: the libp2p connection, absent on the direct channel (direct/sealedStream.ts). */
   readonly handle: (request: Uint8Array, peer: PeerId, connection?: Connection) => Promise<readonly Uint8Array[]> | readonly Uint8Array[];
   /** Told about every failure a peer caused, for scoring. */
   readonly onPeerError: (peer: PeerId, err: BlyanError) => void;
@@ -272,7 +272,7 @@ export class RpcSessions {
     private readonly libp2p: Libp2p,
     private readonly protocol: string,
     private readonly idleMs = 30_000,
-    /** Opens sessions on the direct channel when it can (bulk/directSessions.ts); otherwise a libp2p stream. */
+    /** Opens sessions on the direct channel when it can (direct/directSessions.ts); otherwise a libp2p stream. */
     private readonly direct?: { open(peer: PeerId, protocol: string, timeoutMs: number): Promise<FrameStream | undefined> },
   ) {}
 

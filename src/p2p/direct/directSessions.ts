@@ -4,7 +4,7 @@ import type { FrameStream } from '../framing.ts';
 import type { Host } from '../host.ts';
 import { requestDirectTicket } from '../protocols/direct.ts';
 import { directHost } from './bulkClient.ts';
-import { SESSION_ACCEPTED } from './bulkServer.ts';
+import { SESSION_ACCEPTED } from './directServer.ts';
 import { sealedKeys, sealedStream } from './sealedStream.ts';
 import { readPrefix } from './socketStream.ts';
 

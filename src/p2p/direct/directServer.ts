@@ -47,7 +47,7 @@ interface Grant {
   sockets: number;
 }
 
-export interface BulkServerOptions {
+export interface DirectServerOptions {
   /** The address the node's libp2p TCP listener uses (loopback, a LAN address, 0.0.0.0). */
   readonly host: string;
   /** 0: any free port. */
@@ -62,13 +62,16 @@ export interface BulkServerOptions {
 }
 
 /**
- * The bulk channel's server (docs/sync-protocol.md §6.1): tiles over plain TCP to holders of a ticket given out
- * on the authenticated `/blyan/bulk/1`. Tiles are public and every one is checked against the signed header's
- * tile root by its receiver, so the channel needs integrity only there, not encryption; it saves the Noise
- * cipher and Yamux framing on both sides of a sync. Anyone can connect; only a live token gets an answer, and
- * a wrong one is hung up on without a word.
+ * The direct channel's server: one TCP port beside the libp2p listener, for two kinds of ticket given out over
+ * the authenticated libp2p connection.
+ *  - Bulk tiles (docs/sync-protocol.md §6.1, `/blyan/bulk/1`): tiles over plain TCP. Tiles are public and every one
+ *    is checked against the signed header's tile root by its receiver, so the channel needs integrity only there,
+ *    not encryption; it saves the Noise cipher and Yamux framing on both sides of a sync.
+ *  - Sealed sessions (docs/expert-rpc.md §2.1, `/blyan/direct/1`): one connection per ticket, its bytes
+ *    ChaCha20-Poly1305 records (sealedStream.ts), carrying a session protocol such as expert RPC.
+ * Anyone can connect; only a live token gets an answer, and a wrong one is hung up on without a word.
  */
-export class BulkServer {
+export class DirectServer {
   private server: Server | undefined;
   private listening: Promise<number> | undefined;
   private readonly grants = new Map<string, Grant>();
@@ -81,7 +84,7 @@ export class BulkServer {
   /** Sealed session connections open per peer. */
   private readonly sessionsOf = new Map<string, number>();
 
-  constructor(private readonly opts: BulkServerOptions) {}
+  constructor(private readonly opts: DirectServerOptions) {}
 
   /** A ticket for `peer` (the same token while it is valid for at least half its life), listening first. */
   async ticket(peer: PeerId): Promise<BulkTicket> {
