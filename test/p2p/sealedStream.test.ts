@@ -129,3 +129,32 @@ test('each ticket derives its own pair of direction keys', () => {
   const other = sealedKeys(secret, new Uint8Array(randomBytes(32)), 'requester');
   assert.notDeepEqual(other.send, r.send);
 });
+
+test('records that arrive split anywhere, even inside their length, and two in one read, are reassembled', async () => {
+  const { a, b, close } = await socketPair();
+  try {
+    a.setNoDelay(true);
+    const keys = sealedKeys(secret, token, 'requester');
+    const res = sealedStream(b, sealedKeys(secret, token, 'responder'), 'test responder');
+    const it = res[Symbol.asyncIterator]();
+    const bodies = [deterministicBytes('split 0', 5000), deterministicBytes('split 1', 300), deterministicBytes('split 2', 70_000)];
+    const records = bodies.map((body, i) => sealRecord(keys.send, BigInt(i), body));
+    const r0 = records[0] as Uint8Array;
+    // The first record in pieces of 1, 2, 3 bytes and the rest; the second and third in one write.
+    for (const piece of [r0.subarray(0, 1), r0.subarray(1, 3), r0.subarray(3, 6), r0.subarray(6)]) {
+      a.write(piece);
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    a.write(Buffer.concat([records[1] as Uint8Array, records[2] as Uint8Array]));
+    let got = Buffer.alloc(0);
+    const want = Buffer.concat(bodies);
+    while (got.byteLength < want.byteLength) {
+      const next = await it.next();
+      assert.equal(next.done, false);
+      got = Buffer.concat([got, next.value as Uint8Array]);
+    }
+    assert.ok(got.equals(want));
+  } finally {
+    await close();
+  }
+});

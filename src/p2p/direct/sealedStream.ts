@@ -108,19 +108,38 @@ export function sealedStream(socket: Socket, keys: SealedKeys, what: string, opt
     ready.push(chunk);
     if (ready.length >= 16) socket.pause();
   };
+  /** Chunks received after `pending`, joined to it only once they complete a record (one copy per record). */
+  const later: Uint8Array[] = [];
+  let laterBytes = 0;
+  /** Bytes the record at the start of `pending` needs in all (4 while its length is not known yet). */
+  const needed = (): number => {
+    if (pending.byteLength < 4) return 4;
+    const n = new DataView(pending.buffer, pending.byteOffset, 4).getUint32(0, false);
+    if (n < TAG_BYTES || n > RECORD_MAX + TAG_BYTES) throw new BlyanError('P2P_MALFORMED', `${what}: record of ${n} bytes (at most ${RECORD_MAX + TAG_BYTES})`);
+    return 4 + n;
+  };
   const parse = () => {
-    while (pending.byteLength >= 4) {
-      const n = new DataView(pending.buffer, pending.byteOffset, 4).getUint32(0, false);
-      if (n < TAG_BYTES || n > RECORD_MAX + TAG_BYTES) throw new BlyanError('P2P_MALFORMED', `${what}: record of ${n} bytes (at most ${RECORD_MAX + TAG_BYTES})`);
-      if (pending.byteLength < 4 + n) return;
-      const plain = openRecord(keys.receive, receiveCounter, pending.subarray(4, 4 + n), what);
+    for (;;) {
+      const need = needed();
+      if (pending.byteLength + laterBytes < need) return;
+      if (pending.byteLength < need) {
+        pending = concat([pending, ...later.splice(0)]);
+        laterBytes = 0;
+        continue;
+      }
+      const plain = openRecord(keys.receive, receiveCounter, pending.subarray(4, need), what);
       receiveCounter++;
-      pending = pending.subarray(4 + n);
+      pending = pending.subarray(need);
       if (plain.byteLength > 0) deliver(plain);
     }
   };
   socket.on('data', (chunk: Buffer) => {
-    pending = pending.byteLength === 0 ? new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength) : concat(pending, chunk);
+    const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (pending.byteLength === 0 && laterBytes === 0) pending = bytes;
+    else {
+      later.push(bytes);
+      laterBytes += bytes.byteLength;
+    }
     try {
       parse();
     } catch (err) {
@@ -128,7 +147,7 @@ export function sealedStream(socket: Socket, keys: SealedKeys, what: string, opt
     }
   });
   socket.once('end', () => {
-    if (pending.byteLength > 0) broken(new BlyanError('P2P_MALFORMED', `${what}: the connection ended inside a record`));
+    if (pending.byteLength + laterBytes > 0) broken(new BlyanError('P2P_MALFORMED', `${what}: the connection ended inside a record`));
     else finish();
   });
   socket.on('error', (err) => broken(err));
@@ -183,9 +202,14 @@ export function sealedStream(socket: Socket, keys: SealedKeys, what: string, opt
   };
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a, 0);
-  out.set(b, a.byteLength);
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.byteLength;
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.byteLength;
+  }
   return out;
 }
