@@ -76,19 +76,25 @@ test('payloads round-trip, are stored once, and large ones are zero-copy views',
   }
 });
 
+/** Two experts: one under 16 MiB (lmdb hands it out in its reused read buffer), one over (a view on the map). */
+function smallAndBigPayloads(store: BlockStore) {
+  const model = addModel(store).block.id;
+  const small = deterministicBytes('lend-small', 5 * 1024 * 1024 + 7);
+  const big = deterministicBytes('lend-big', ZERO_COPY_MIN_BYTES + 4096);
+  const e1 = expertBlock(model, 0, 0, small);
+  const e2 = expertBlock(model, 0, 1, big);
+  store.appendBatch([
+    { block: e1, payload: small },
+    { block: e2, payload: big },
+  ]);
+  return { small, big, e1, e2 };
+}
+
 test('lendPayload lends a large payload from the memory map until released, and a small one only until the next read', async () => {
   const { store, cleanup } = freshStore();
   const settle = () => new Promise((r) => setTimeout(r, 10));
   try {
-    const model = addModel(store).block.id;
-    const small = deterministicBytes('lend-small', 5 * 1024 * 1024 + 7);
-    const big = deterministicBytes('lend-big', ZERO_COPY_MIN_BYTES + 4096);
-    const e1 = expertBlock(model, 0, 0, small);
-    const e2 = expertBlock(model, 0, 1, big);
-    store.appendBatch([
-      { block: e1, payload: small },
-      { block: e2, payload: big },
-    ]);
+    const { small, big, e1, e2 } = smallAndBigPayloads(store);
     store.getPayload(e1.header.payloadHash);
     await settle();
     assert.equal(store.openReadSnapshots(), 0, 'lmdb lets its own read snapshot go between ticks');
@@ -127,15 +133,7 @@ test('lendPayload lends a large payload from the memory map until released, and 
 test('withPayloadView lends the payload bytes for the duration of a synchronous callback', async () => {
   const { store, cleanup } = freshStore();
   try {
-    const model = addModel(store).block.id;
-    const small = deterministicBytes('lend-small', 5 * 1024 * 1024 + 7);
-    const big = deterministicBytes('lend-big', ZERO_COPY_MIN_BYTES + 4096);
-    const e1 = expertBlock(model, 0, 0, small);
-    const e2 = expertBlock(model, 0, 1, big);
-    store.appendBatch([
-      { block: e1, payload: small },
-      { block: e2, payload: big },
-    ]);
+    const { small, big, e1, e2 } = smallAndBigPayloads(store);
     for (const [block, bytes] of [
       [e1, small],
       [e2, big],

@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { PeerId } from '@libp2p/interface';
 import { BlyanError, isBlyanError } from '../../errors.ts';
 import { type FrameReader, FrameReader as Reader, withDeadline, writeFrame } from '../framing.ts';
@@ -6,7 +6,7 @@ import type { Host } from '../host.ts';
 import { requestBulkTicket } from '../protocols/bulk.ts';
 import { decodeRemoteError, ERROR_CONTENT_MAX, STATUS_ERROR, STATUS_OK } from '../protocols/rpc.ts';
 import { checkDestination, encodeTileRequest, readTileInto, TILE_LIMITS, type TileTarget } from '../protocols/tiles.ts';
-import { RingReceiver, socketStream } from './socketStream.ts';
+import { connectWithin, RingReceiver, socketStream } from './socketStream.ts';
 
 /** Idle bulk connections kept per peer: as many as tile requests the sync runs on one peer at a time. */
 const IDLE_PER_PEER = 4;
@@ -131,26 +131,14 @@ export class BulkClient {
     }
   }
 
-  private connect(ticket: { host: string; port: number; token: Uint8Array }, timeoutMs: number): Promise<Conn> {
-    return new Promise<Conn>((resolve, reject) => {
-      const receiver = new RingReceiver();
-      const socket = connect({ host: ticket.host, port: ticket.port, noDelay: true, onread: receiver.onread });
-      receiver.attach(socket);
-      const timer = setTimeout(() => socket.destroy(new BlyanError('P2P_TIMEOUT', `bulk connection to ${ticket.host}:${ticket.port}: not open within ${timeoutMs} ms`)), timeoutMs);
-      socket.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        socket.on('error', () => undefined);
-        this.open.add(socket);
-        socket.once('close', () => this.open.delete(socket));
-        socket.write(ticket.token);
-        const stream = socketStream(socket, receiver);
-        resolve({ socket, stream, reader: new Reader(stream) });
-      });
-    });
+  private async connect(ticket: { host: string; port: number; token: Uint8Array }, timeoutMs: number): Promise<Conn> {
+    const receiver = new RingReceiver();
+    // Attached before any I/O callback can run: the promise settles in the microtasks after 'connect'.
+    const socket = await connectWithin({ host: ticket.host, port: ticket.port, onread: receiver.onread }, timeoutMs, 'bulk connection', this.open);
+    receiver.attach(socket);
+    socket.write(ticket.token);
+    const stream = socketStream(socket, receiver);
+    return { socket, stream, reader: new Reader(stream) };
   }
 
   private fail(state: PeerBulk, err: unknown): void {

@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { PeerId } from '@libp2p/interface';
 import type { FrameStream } from '../framing.ts';
 import type { Host } from '../host.ts';
@@ -6,7 +6,7 @@ import { requestDirectTicket } from '../protocols/direct.ts';
 import { directHost } from './bulkClient.ts';
 import { SESSION_ACCEPTED } from './directServer.ts';
 import { sealedKeys, sealedStream } from './sealedStream.ts';
-import { readPrefix } from './socketStream.ts';
+import { connectWithin, readPrefix } from './socketStream.ts';
 
 /**
  * After a failure of a peer's direct channel, its sessions go over libp2p this long before it is tried again;
@@ -61,7 +61,7 @@ export class DirectSessions {
     let socket: Socket | undefined;
     try {
       const ticket = await requestDirectTicket(this.libp2p, peer, protocol, budget);
-      socket = await this.connect(host, ticket.port, Math.max(1, budget - (Date.now() - t0)));
+      socket = await connectWithin({ host, port: ticket.port }, Math.max(1, budget - (Date.now() - t0)), 'direct connection', this.sockets);
       socket.write(ticket.token);
       const accepted = await readPrefix(socket, 1, Math.max(1, budget - (Date.now() - t0)));
       if (accepted[0] !== SESSION_ACCEPTED) throw new Error(`unexpected accept byte ${accepted[0]}`);
@@ -93,23 +93,5 @@ export class DirectSessions {
     this.stopped = true;
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
-  }
-
-  private connect(host: string, port: number, timeoutMs: number): Promise<Socket> {
-    return new Promise<Socket>((resolve, reject) => {
-      const socket = connect({ host, port, noDelay: true });
-      const timer = setTimeout(() => socket.destroy(new Error(`direct connection to ${host}:${port}: not open within ${timeoutMs} ms`)), timeoutMs);
-      socket.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        socket.on('error', () => undefined);
-        this.sockets.add(socket);
-        socket.once('close', () => this.sockets.delete(socket));
-        resolve(socket);
-      });
-    });
   }
 }

@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { BlyanError, isBlyanError } from '../../errors.ts';
 import type { FrameStream, StreamChunk } from '../framing.ts';
+import { drained } from './socketStream.ts';
 
 /**
  * A TCP socket sealed with ChaCha20-Poly1305 (docs/expert-rpc.md §2.1), as a frame stream: what a session
@@ -180,19 +181,7 @@ export function sealedStream(socket: Socket, keys: SealedKeys, what: string, opt
       }
       return ok;
     },
-    onDrain: () =>
-      new Promise<void>((resolve, reject) => {
-        const done = (err?: Error) => {
-          socket.off('drain', ok);
-          socket.off('close', closed);
-          if (err === undefined) resolve();
-          else reject(err);
-        };
-        const ok = () => done();
-        const closed = () => done(new BlyanError('P2P_STREAM_CLOSED', `${what}: connection closed`));
-        socket.once('drain', ok);
-        socket.once('close', closed);
-      }),
+    onDrain: () => drained(socket, () => new BlyanError('P2P_STREAM_CLOSED', `${what}: connection closed`)),
     close: () => new Promise<void>((resolve) => socket.end(resolve)),
     abort: (err) => {
       socket.destroy();

@@ -1,4 +1,5 @@
-import type { Socket } from 'node:net';
+import { connect, type NetConnectOpts, type Socket } from 'node:net';
+import { BlyanError } from '../../errors.ts';
 import type { FrameStream, StreamChunk } from '../framing.ts';
 
 /**
@@ -11,23 +12,49 @@ export function socketStream(socket: Socket, receiver?: RingReceiver): FrameStre
   return {
     socket,
     send: (data) => socket.write(data),
-    onDrain: () =>
-      new Promise<void>((resolve, reject) => {
-        const done = (err?: Error) => {
-          socket.off('drain', ok);
-          socket.off('close', closed);
-          if (err === undefined) resolve();
-          else reject(err);
-        };
-        const ok = () => done();
-        const closed = () => done(new Error('socket closed'));
-        socket.once('drain', ok);
-        socket.once('close', closed);
-      }),
+    onDrain: () => drained(socket, () => new Error('socket closed')),
     close: () => new Promise<void>((resolve) => socket.end(resolve)),
     abort: (err) => socket.destroy(err),
     [Symbol.asyncIterator]: () => it,
   };
+}
+
+/** Resolves at the socket's next `drain`; rejects with `closedError()` if it closes first. */
+export function drained(socket: Socket, closedError: () => Error): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = (err?: Error) => {
+      socket.off('drain', ok);
+      socket.off('close', closed);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const ok = () => done();
+    const closed = () => done(closedError());
+    socket.once('drain', ok);
+    socket.once('close', closed);
+  });
+}
+
+/**
+ * Opens a TCP connection that must be up within `timeoutMs` (a firewalled port drops the attempt silently), and
+ * adds it to `open` until it closes. Errors after the connection opened are left to its reader.
+ */
+export function connectWithin(opts: { host: string; port: number; onread?: NetConnectOpts['onread'] }, timeoutMs: number, what: string, open: Set<Socket>): Promise<Socket> {
+  return new Promise<Socket>((resolve, reject) => {
+    const socket = connect({ host: opts.host, port: opts.port, noDelay: true, ...(opts.onread === undefined ? {} : { onread: opts.onread }) });
+    const timer = setTimeout(() => socket.destroy(new BlyanError('P2P_TIMEOUT', `${what} to ${opts.host}:${opts.port}: not open within ${timeoutMs} ms`)), timeoutMs);
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.on('error', () => undefined);
+      open.add(socket);
+      socket.once('close', () => open.delete(socket));
+      resolve(socket);
+    });
+  });
 }
 
 /** Resolves once everything written to `socket` so far has been handed to the kernel (a write callback). */
